@@ -1,0 +1,182 @@
+"""The `fields` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from fields.errors import FieldsError
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="default", help="preset name in configs/ or a YAML path (default: default)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config value (repeatable), e.g. --set train.steps=3000")
+
+
+def _config(args: argparse.Namespace, run: Path) -> dict:
+    from apps import config
+
+    cfg = config.resolve(args.preset, args.overrides)
+    run.mkdir(parents=True, exist_ok=True)
+    config.save(cfg, run / "config.yaml")
+    return cfg
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from apps import pipeline
+
+    images = Path(args.images)
+    pipeline.read_inputs(images)  # fail early, before a run folder is made, on a bad input folder
+    if args.force and args.output.exists():
+        _clear_run(args.output)
+    cfg = _config(args, args.output)
+    pipeline.setup_logging(args.output)
+    seconds = pipeline.reconstruct(images, args.output, cfg)
+    pipeline.log.info(pipeline.summary(args.output, seconds))
+
+
+def _clear_run(run: Path) -> None:
+    import shutil
+
+    if not (run / "stages.json").is_file() and any(run.iterdir()):
+        raise FieldsError(f"{run} is not a fields run folder; refusing to delete it")
+    shutil.rmtree(run)
+
+
+def cmd_sfm(args: argparse.Namespace) -> None:
+    from apps import pipeline
+
+    pipeline.read_inputs(Path(args.images))
+    cfg = _config(args, args.output)
+    pipeline.setup_logging(args.output)
+    stages = pipeline.Stages(args.output)
+    import time
+
+    t0 = time.time()
+    pipeline.run_sfm(Path(args.images), args.output, cfg)
+    stages.mark("sfm", time.time() - t0)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from apps import pipeline
+
+    cfg = _config(args, args.output)
+    pipeline.setup_logging(args.output)
+    scene = pipeline.prepare_training_scene(Path(args.data), args.output, cfg)
+    pipeline.run_training(scene, args.output, cfg)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from apps import config, pipeline
+    from fields.mesh_export import export_mesh
+    from fields.scene import Scene
+    from fields.train import load_model
+
+    run = Path(args.run)
+    if not (run / "checkpoints" / "field.pt").is_file():
+        raise FieldsError(f"{run}: no trained field (checkpoints/field.pt); run `fields train` first")
+    cfg = config.load_preset(str(run / "config.yaml")) if (run / "config.yaml").is_file() else config.load_preset("default")
+    scene = Scene.load(run)
+    model, _, _ = load_model(run / "checkpoints" / "field.pt")
+    if args.what == "mesh":
+        out = args.output or run / f"mesh.{args.format}"
+        mesh = export_mesh(model, scene.to_normalised, Path(out), args.resolution or cfg["export"]["mesh_resolution"],
+                           args.largest_component)
+        print(f"wrote {out}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces")
+    else:
+        out = args.output or run / "video.mp4"
+        e = cfg["export"]
+        pipeline.export_orbit_video(model, scene, Path(out), args.frames or e["video_frames"],
+                                    args.size or e["video_size"], e["video_fps"])
+        print(f"wrote {out}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from sfm.io import load_scene
+    from sfm.pose_metrics import compare_poses
+
+    pred, ref = load_scene(Path(args.pred)), load_scene(Path(args.ref))
+    report = compare_poses(pred, ref)
+    d = report.to_dict()
+    print(f"registered        {d['registered']}/{d['total']}")
+    print(f"rotation error    median {d['rotation_error_median_deg']:.3f} deg, mean {d['rotation_error_mean_deg']:.3f} deg")
+    print(f"centre error      median {100 * d['center_error_median']:.3f} %, mean {100 * d['center_error_mean']:.3f} % of scene scale")
+    print(f"relative AUC      @5 {100 * d['auc5']:.1f}  @10 {100 * d['auc10']:.1f}  @20 {100 * d['auc20']:.1f}")
+    out = Path(args.output) if args.output else (Path(args.pred) if Path(args.pred).is_dir() else Path(args.pred).parent) / "pose_metrics.json"
+    out.write_text(json.dumps(d, indent=1))
+    print(f"wrote {out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="fields", description="Photos to a 3-D model: poses, a neural field, a mesh.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("reconstruct", help="images -> poses -> field -> mesh, video and poses (resumable)")
+    p.add_argument("images", type=Path, help="folder of photos")
+    p.add_argument("-o", "--output", type=Path, required=True, help="run folder")
+    p.add_argument("--force", action="store_true", help="start over instead of resuming")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("sfm", help="camera poses from images; writes a COLMAP model and transforms.json")
+    p.add_argument("images", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    _add_config_args(p)
+    p.set_defaults(func=cmd_sfm)
+
+    p = sub.add_parser("train", help="train the SDF + radiance field on posed images")
+    p.add_argument("data", type=Path, help="run folder, transforms.json, NeRF-synthetic folder or COLMAP model")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    _add_config_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="mesh or video from a trained run")
+    esub = p.add_subparsers(dest="what", required=True)
+    m = esub.add_parser("mesh", help="marching-cubes mesh in the input frame")
+    m.add_argument("run", type=Path)
+    m.add_argument("--resolution", type=int)
+    m.add_argument("--format", choices=("ply", "obj", "glb"), default="ply")
+    m.add_argument("--largest-component", action="store_true")
+    m.add_argument("-o", "--output", type=Path)
+    m.set_defaults(func=cmd_export)
+    v = esub.add_parser("video", help="orbit video (MP4)")
+    v.add_argument("run", type=Path)
+    v.add_argument("--frames", type=int)
+    v.add_argument("--size", type=int, help="longer side in pixels")
+    v.add_argument("-o", "--output", type=Path)
+    v.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval", help="evaluate against a reference")
+    esub = p.add_subparsers(dest="what", required=True)
+    e = esub.add_parser("poses", help="pose errors of PRED against REF (any readable scene)")
+    e.add_argument("pred", type=Path)
+    e.add_argument("ref", type=Path)
+    e.add_argument("-o", "--output", type=Path, help="JSON file (default: pose_metrics.json beside PRED)")
+    e.set_defaults(func=cmd_eval)
+    return ap
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _one_line_warning
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except FieldsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The stages chained: SfM -> normalisation -> training -> export, each skipped when its outputs exist.
+
+A run folder holds: config.yaml, scene.json + points.npz (the Scene), sparse/0 (COLMAP model),
+transforms.json, sparse.ply, sfm/ (database and mapper output), checkpoints/field.pt, mesh.ply,
+video.mp4, stages.json (what finished and how long it took) and log.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from fields.errors import FieldsError
+from fields.mesh_export import export_mesh
+from fields.normalisation import fit_unit_sphere
+from fields.occupancy_grid import OccupancyGrid
+from fields.scene import Scene
+from fields.train import TrainConfig, load_model, train
+from fields.video import even_camera, orbit_poses, render_image, write_video
+from sfm.io import load_scene, write_colmap, write_transforms
+from sfm.io.image_folder import read_image_folder
+
+log = logging.getLogger("fields")
+
+
+def setup_logging(run: Path) -> None:
+    """Log to the console and to run/log.txt."""
+    run.mkdir(parents=True, exist_ok=True)
+    log.setLevel(logging.INFO)
+    for h in list(log.handlers):
+        log.removeHandler(h)
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(message)s"))
+    file = logging.FileHandler(run / "log.txt")
+    file.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(console)
+    log.addHandler(file)
+    log.propagate = False
+
+
+class Stages:
+    """stages.json: finished stages with their wall times, so a rerun skips them."""
+
+    def __init__(self, run: Path) -> None:
+        self.path = run / "stages.json"
+        self.done: dict[str, float] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def finished(self, name: str) -> bool:
+        return name in self.done
+
+    def mark(self, name: str, seconds: float) -> None:
+        self.done[name] = round(seconds, 2)
+        tmp = self.path.with_name("stages.json.tmp")
+        tmp.write_text(json.dumps(self.done, indent=1))
+        os.replace(tmp, self.path)
+
+
+def write_scene_outputs(scene: Scene, run: Path) -> None:
+    """The Scene and its interchange formats: scene.json, COLMAP sparse/0, transforms.json, sparse.ply."""
+    scene.save(run)
+    write_colmap(scene, run / "sparse" / "0")
+    ply = None
+    if len(scene.points):
+        trimesh.PointCloud(scene.points.xyz, colors=scene.points.rgb).export(run / "sparse.ply")
+        ply = "sparse.ply"
+    write_transforms(scene, run / "transforms.json", ply_name=ply)
+
+
+def read_inputs(images: Path) -> Scene:
+    """The photos to reconstruct; fails before anything is written when there are too few."""
+    inputs = read_image_folder(images)
+    if len(inputs.views) < 3:
+        raise FieldsError(f"{images}: found {len(inputs.views)} images; need at least 3")
+    return inputs
+
+
+def run_sfm(images: Path, run: Path, cfg: dict) -> Scene:
+    """Poses for a folder of images (pycolmap incremental mapping), normalised, written into run."""
+    import pycolmap
+
+    from sfm.colmap_backend import FrontEndOptions, incremental_colmap
+
+    backend = cfg["sfm"]["backend"]
+    if backend != "colmap":
+        raise FieldsError(f"SfM backend {backend!r} is not available yet (use colmap)")
+    inputs = read_inputs(images)
+    log.info(f"sfm: {len(inputs.views)} images, pycolmap incremental mapping")
+    pycolmap.logging.minloglevel = 2
+    opts = FrontEndOptions(cfg["sfm"]["max_image_size"], cfg["sfm"]["max_num_features"], seed=cfg["sfm"]["seed"])
+    scene = incremental_colmap(inputs, Path(images).resolve(), run / "sfm", opts)
+    missing = [v.name for v in scene.views if not v.registered]
+    log.info(f"sfm: registered {len(scene.registered())}/{len(scene.views)} views, {len(scene.points)} points"
+             + (f"; not registered: {', '.join(missing)}" if missing else ""))
+    if len(scene.registered()) < 2:
+        raise FieldsError(f"{images}: SfM registered fewer than 2 views; the photos may not overlap")
+    normalise(scene, cfg)
+    write_scene_outputs(scene, run)
+    return scene
+
+
+def normalise(scene: Scene, cfg: dict) -> None:
+    n = cfg["normalisation"]
+    scene.to_normalised = fit_unit_sphere(scene, n["target_radius"], n["percentile"])
+
+
+def run_training(scene: Scene, run: Path, cfg: dict) -> Path:
+    tcfg = TrainConfig.from_dict(cfg["train"])
+    return train(scene, tcfg, run, log=log.info)
+
+
+def run_export(run: Path, cfg: dict, stages: Stages) -> None:
+    scene = Scene.load(run)
+    model, _, _ = load_model(run / "checkpoints" / "field.pt")
+    e = cfg["export"]
+    if not stages.finished("mesh"):
+        t0 = time.time()
+        mesh = export_mesh(model, scene.to_normalised, run / f"mesh.{e['mesh_format']}", e["mesh_resolution"],
+                           e["largest_component"])
+        log.info(f"mesh: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces -> {run / ('mesh.' + e['mesh_format'])}")
+        stages.mark("mesh", time.time() - t0)
+    if not stages.finished("video"):
+        t0 = time.time()
+        export_orbit_video(model, scene, run / "video.mp4", e["video_frames"], e["video_size"], e["video_fps"])
+        log.info(f"video: {e['video_frames']} frames -> {run / 'video.mp4'}")
+        stages.mark("video", time.time() - t0)
+
+
+def export_orbit_video(model, scene: Scene, path: Path, frames: int, size: int, fps: int) -> None:
+    from rich.progress import track
+
+    cam = even_camera(scene.camera_of(scene.registered()[0]), size)
+    grid = OccupancyGrid.from_sdf(model.sdf.sdf, 64, next(model.parameters()).device)
+    images = [render_image(model, cam, R, t, grid=grid)[0] for R, t in track(orbit_poses(scene, frames), description="video")]
+    write_video(images, path, fps)
+
+
+def reconstruct(images: Path, run: Path, cfg: dict) -> dict:
+    """The whole pipeline; returns the per-stage seconds. Finished stages are skipped on a rerun."""
+    stages = Stages(run)
+    if not stages.finished("sfm"):
+        t0 = time.time()
+        run_sfm(images, run, cfg)
+        stages.mark("sfm", time.time() - t0)
+    scene = Scene.load(run)
+    if not stages.finished("train"):
+        t0 = time.time()
+        run_training(scene, run, cfg)
+        stages.mark("train", time.time() - t0)
+    run_export(run, cfg, stages)
+    return stages.done
+
+
+def prepare_training_scene(data: Path, run: Path, cfg: dict) -> Scene:
+    """A posed Scene for `fields train`: from a run folder as it is, or from any readable input, normalised."""
+    scene = load_scene(data)
+    if not scene.registered():
+        raise FieldsError(f"{data}: no posed views (run `fields sfm` first)")
+    if not (Path(data) / "scene.json").is_file():
+        normalise(scene, cfg)
+        write_scene_outputs(scene, run)
+    elif Path(data).resolve() != run.resolve():
+        write_scene_outputs(scene, run)
+    return scene
+
+
+def summary(run: Path, seconds: dict) -> str:
+    lines = [f"run folder: {run}"]
+    for name in ("mesh.ply", "mesh.obj", "mesh.glb", "video.mp4", "transforms.json", "sparse/0", "checkpoints/field.pt"):
+        if (run / name).exists():
+            lines.append(f"  {name}")
+    lines.append("time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) +
+                 f" (total {float(np.sum(list(seconds.values()))):.0f} s)")
+    return "\n".join(lines)

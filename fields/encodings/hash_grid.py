@@ -1,0 +1,95 @@
+"""Multiresolution hash encoding (Mueller et al. 2022) with tiny-cuda-nn's exact layout, in pure PyTorch.
+
+Per level l: scale = base * b^l - 1, resolution = ceil(scale) + 1, position = x * scale + 0.5.
+A level whose resolution^d fits its table is indexed densely (x0 + x1*res + x2*res^2), otherwise by the
+xor of coordinates times (1, 2654435761, 805459861) in uint32; both modulo the level's table size.
+Parameters: level by level, entries with interleaved features, initialised U(-1e-4, 1e-4).
+Everything is differentiable twice (an Eikonal loss needs d/dx of the features).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+PRIMES = (1, 2654435761, 805459861)
+
+
+def level_layout(n_levels: int, base_resolution: int, per_level_scale: float, log2_hashmap_size: int, dim: int) -> list[dict]:
+    """Per level: scale, resolution, table size, offset (in entries) and whether it is hashed."""
+    out, offset, max_entries = [], 0, 2**log2_hashmap_size
+    for lvl in range(n_levels):
+        scale = base_resolution * per_level_scale**lvl - 1.0
+        res = int(math.ceil(scale)) + 1
+        dense = res**dim
+        size = min(max_entries, (dense + 7) // 8 * 8)
+        out.append({"scale": scale, "resolution": res, "size": size, "offset": offset, "hashed": dense > size})
+        offset += size
+    return out
+
+
+def grid_index(corner: torch.Tensor, resolution: int, size: int, hashed: bool) -> torch.Tensor:
+    """Table index of integer corners (..., d) for one level, in int64 holding uint32 arithmetic."""
+    if hashed:
+        h = torch.zeros(corner.shape[:-1], dtype=torch.int64, device=corner.device)
+        for k in range(corner.shape[-1]):
+            h = h ^ ((corner[..., k] * PRIMES[k]) & 0xFFFFFFFF)
+        return h % size
+    idx = torch.zeros(corner.shape[:-1], dtype=torch.int64, device=corner.device)
+    stride = 1
+    for k in range(corner.shape[-1]):
+        idx = idx + corner[..., k] * stride
+        stride *= resolution
+    return (idx & 0xFFFFFFFF) % size
+
+
+class HashGrid(nn.Module):
+    """Inputs in [0, 1]^d, output (N, n_levels * n_features) ordered level-major."""
+
+    def __init__(self, dim: int = 3, n_levels: int = 16, n_features: int = 2, log2_hashmap_size: int = 19,
+                 base_resolution: int = 16, per_level_scale: float | None = None, finest_resolution: int | None = None,
+                 interpolation: str = "linear") -> None:
+        super().__init__()
+        if per_level_scale is None:
+            finest = finest_resolution or 2048
+            per_level_scale = math.exp(math.log(finest / base_resolution) / max(n_levels - 1, 1))
+        self.dim, self.n_levels, self.n_features = dim, n_levels, n_features
+        self.per_level_scale, self.interpolation = per_level_scale, interpolation
+        self.levels = level_layout(n_levels, base_resolution, per_level_scale, log2_hashmap_size, dim)
+        total = self.levels[-1]["offset"] + self.levels[-1]["size"]
+        self.params = nn.Parameter(torch.empty(total, n_features).uniform_(-1e-4, 1e-4))
+        corners = torch.tensor([[(c >> k) & 1 for k in range(dim)] for c in range(2**dim)], dtype=torch.int64)
+        self.register_buffer("corners", corners, persistent=False)
+        self.register_buffer("level_mask", torch.ones(n_levels), persistent=False)
+
+    @property
+    def out_dim(self) -> int:
+        return self.n_levels * self.n_features
+
+    def _weights(self, frac: torch.Tensor) -> torch.Tensor:
+        """Per-corner interpolation weights (N, 2^d) from fractional positions (N, d)."""
+        if self.interpolation == "smoothstep":
+            frac = frac * frac * (3.0 - 2.0 * frac)
+        c = self.corners.to(frac.dtype)  # (2^d, d)
+        w = frac[:, None, :] * c[None] + (1.0 - frac[:, None, :]) * (1.0 - c[None])
+        return w.prod(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = []
+        for lvl, L in enumerate(self.levels):
+            pos = x * L["scale"] + 0.5
+            base = torch.floor(pos)
+            frac = pos - base
+            corner = base.to(torch.int64)[:, None, :] + self.corners[None]  # (N, 2^d, d)
+            idx = grid_index(corner, L["resolution"], L["size"], L["hashed"]) + L["offset"]
+            vals = self.params[idx]  # (N, 2^d, F)
+            f = (self._weights(frac)[..., None] * vals).sum(1)
+            feats.append(f * self.level_mask[lvl])
+        return torch.cat(feats, dim=-1)
+
+    def set_active_levels(self, n: int) -> None:
+        """Coarse-to-fine: zero the output of levels >= n."""
+        self.level_mask.zero_()
+        self.level_mask[: max(1, n)] = 1.0

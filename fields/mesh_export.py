@@ -1,0 +1,72 @@
+"""Mesh export: the SDF sampled in chunks on one grid, one marching-cubes pass, written in the input frame."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+from skimage.measure import marching_cubes
+
+from fields.errors import FieldsError
+from fields.neus import NeuSModel
+from fields.scene import Similarity
+
+MESH_FORMATS = ("ply", "obj", "glb")
+
+
+@torch.no_grad()
+def sdf_grid(model: NeuSModel, resolution: int, chunk: int = 65536) -> tuple[np.ndarray, float]:
+    """SDF on a resolution^3 grid over [-1, 1]^3 (outside the unit sphere forced positive) and its spacing."""
+    device = next(model.parameters()).device
+    axis = torch.linspace(-1.0, 1.0, resolution)
+    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+    out = torch.empty(grid.shape[0])
+    for s in range(0, grid.shape[0], chunk):
+        x = grid[s : s + chunk].to(device)
+        out[s : s + chunk] = torch.maximum(model.sdf.sdf(x), x.norm(dim=-1) - 1.0).cpu()
+    return out.reshape(resolution, resolution, resolution).numpy(), 2.0 / (resolution - 1)
+
+
+def extract_mesh(model: NeuSModel, resolution: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (normalised frame) and faces, outward-facing, of the SDF's zero level set."""
+    vol, spacing = sdf_grid(model, resolution)
+    if vol.min() >= 0.0 or vol.max() <= 0.0:
+        raise FieldsError("the field has no surface inside the unit sphere (training may have failed)")
+    verts, faces, _, _ = marching_cubes(vol, 0.0, spacing=(spacing,) * 3, gradient_direction="ascent")
+    return verts - 1.0, faces
+
+
+@torch.no_grad()
+def vertex_colours(model: NeuSModel, verts: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """uint8 colours from the radiance field, looking at each vertex along its inward normal."""
+    device = next(model.parameters()).device
+    cols = []
+    for s in range(0, len(verts), chunk):
+        x = torch.from_numpy(verts[s : s + chunk]).float().to(device)
+        _, feat, grad = model.sdf.gradient(x, create_graph=False)
+        n = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        cols.append(model.radiance(x, -n, feat).cpu().numpy())
+    rgb = np.concatenate(cols) if cols else np.zeros((0, 3))
+    return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def export_mesh(model: NeuSModel, to_normalised: Similarity, path: Path, resolution: int = 256,
+                largest_component: bool = False) -> trimesh.Trimesh:
+    """Extract, colour and write a mesh in the input frame (format from the suffix), atomically."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in MESH_FORMATS:
+        raise FieldsError(f"mesh format {fmt!r} not supported ({', '.join(MESH_FORMATS)})")
+    verts, faces = extract_mesh(model, resolution)
+    mesh = trimesh.Trimesh(verts, faces, vertex_colors=vertex_colours(model, verts), process=False)
+    if largest_component:
+        parts = mesh.split(only_watertight=False)
+        if len(parts):
+            mesh = max(parts, key=lambda m: len(m.faces))
+    mesh.vertices = to_normalised.inverse().apply(np.asarray(mesh.vertices))
+    tmp = Path(path).with_name(Path(path).stem + ".tmp." + fmt)
+    mesh.export(tmp)
+    os.replace(tmp, path)
+    return mesh

@@ -1,0 +1,28 @@
+"""View-dependent colour from position, view direction and the SDF's geometry feature."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fields.mlp import MLP
+
+
+class RadianceField(nn.Module):
+    def __init__(self, n_features: int = 15, hidden: int = 64, depth: int = 2) -> None:
+        super().__init__()
+        self.mlp = MLP(3 + 3 + n_features, 3, hidden, depth, act="relu")
+
+    def forward(self, x: torch.Tensor, view_dir: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mlp(torch.cat([x, view_dir, feature], dim=-1)))
+
+
+class Background(nn.Module):
+    """Colour seen past the unit sphere, a small function of the ray direction."""
+
+    def __init__(self, hidden: int = 32) -> None:
+        super().__init__()
+        self.mlp = MLP(3, 3, hidden, 2, act="relu")
+
+    def forward(self, view_dir: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mlp(view_dir))

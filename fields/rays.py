@@ -1,0 +1,52 @@
+"""Camera rays in the normalised frame and their intersection with the unit sphere."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fields.scene import Camera
+
+
+def undistort_normalised(xy: np.ndarray, dist: np.ndarray, iters: int = 10) -> np.ndarray:
+    """Invert OpenCV's (k1, k2, p1, p2) distortion of normalised image coordinates by fixed-point iteration."""
+    if not np.any(dist):
+        return xy
+    k1, k2, p1, p2 = dist[:4]
+    und = xy.copy()
+    for _ in range(iters):
+        x, y = und[:, 0], und[:, 1]
+        r2 = x * x + y * y
+        radial = 1 + k1 * r2 + k2 * r2 * r2
+        dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+        dy = p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+        und = np.stack([(xy[:, 0] - dx) / radial, (xy[:, 1] - dy) / radial], axis=1)
+    return und
+
+
+def camera_rays(cam: Camera, R: np.ndarray, t: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World origins and unit directions through continuous pixel coordinates (pixel centres at +0.5)."""
+    xy = (pixels - cam.K[:2, 2]) / np.array([cam.K[0, 0], cam.K[1, 1]])
+    xy = undistort_normalised(xy, cam.dist)
+    d_cam = np.concatenate([xy, np.ones((len(xy), 1))], axis=1)
+    d = d_cam @ R  # R^T d_cam
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return np.broadcast_to(-R.T @ t, d.shape).copy(), d
+
+
+def pixel_grid(width: int, height: int) -> np.ndarray:
+    """Centres of every pixel, row by row, (H*W, 2)."""
+    u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    return np.stack([u.ravel(), v.ravel()], axis=1)
+
+
+def sphere_bounds(o: torch.Tensor, d: torch.Tensor, radius: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Near and far distances of each ray inside the sphere, and whether it meets the sphere at all."""
+    b = (o * d).sum(-1)
+    c = (o * o).sum(-1) - radius**2
+    disc = b * b - c
+    hit = disc > 0
+    root = torch.sqrt(disc.clamp_min(0.0))
+    near = (-b - root).clamp_min(0.0)
+    far = (-b + root).clamp_min(0.0)
+    return near, far, hit & (far > near)

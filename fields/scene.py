@@ -1,0 +1,239 @@
+"""The Scene: the one object that travels sfm -> fields -> export.
+
+Cameras are OpenCV world-to-camera (x_cam = R x_world + t, +X right, +Y down, +Z forward) in the
+user's input frame; `to_normalised` is the similarity into the frame the fields live in (the
+object inside the unit sphere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fields.errors import FieldsError
+from fields.images import load_image
+
+
+@dataclass
+class Camera:
+    """Pinhole intrinsics with optional OpenCV distortion (k1, k2, p1, p2); pixel centres at +0.5."""
+
+    K: np.ndarray
+    width: int
+    height: int
+    dist: np.ndarray = field(default_factory=lambda: np.zeros(4))
+
+    @staticmethod
+    def from_fov(width: int, height: int, fov_x: float) -> "Camera":
+        """A centred pinhole camera with the given horizontal field of view (radians)."""
+        f = 0.5 * width / np.tan(0.5 * fov_x)
+        return Camera.from_focal(width, height, f, f)
+
+    @staticmethod
+    def from_focal(width: int, height: int, fx: float, fy: float, cx: float | None = None, cy: float | None = None) -> "Camera":
+        cx = width / 2.0 if cx is None else cx
+        cy = height / 2.0 if cy is None else cy
+        K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+        return Camera(K, int(width), int(height))
+
+    def resized(self, width: int, height: int) -> "Camera":
+        """The same camera for the image resized to (width, height)."""
+        S = np.diag([width / self.width, height / self.height, 1.0])
+        return Camera(S @ self.K, int(width), int(height), self.dist.copy())
+
+    def has_distortion(self) -> bool:
+        return bool(np.any(self.dist != 0))
+
+    def to_dict(self) -> dict:
+        return {"K": self.K.tolist(), "width": self.width, "height": self.height, "dist": self.dist.tolist()}
+
+    @staticmethod
+    def from_dict(d: dict) -> "Camera":
+        return Camera(np.array(d["K"], float), int(d["width"]), int(d["height"]), np.array(d["dist"], float))
+
+
+@dataclass
+class Similarity:
+    """x' = scale * R x + t."""
+
+    scale: float = 1.0
+    R: np.ndarray = field(default_factory=lambda: np.eye(3))
+    t: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return self.scale * np.asarray(x) @ self.R.T + self.t
+
+    def inverse(self) -> "Similarity":
+        Ri = self.R.T
+        return Similarity(1.0 / self.scale, Ri, -(Ri @ self.t) / self.scale)
+
+    def matrix(self) -> np.ndarray:
+        M = np.eye(4)
+        M[:3, :3] = self.scale * self.R
+        M[:3, 3] = self.t
+        return M
+
+    def transform_pose(self, R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A world-to-camera pose expressed in the mapped frame (camera axes kept, metric scaled)."""
+        Rn = R @ self.R.T
+        return Rn, self.scale * t - Rn @ self.t
+
+    def to_dict(self) -> dict:
+        return {"scale": float(self.scale), "R": self.R.tolist(), "t": self.t.tolist()}
+
+    @staticmethod
+    def from_dict(d: dict) -> "Similarity":
+        return Similarity(float(d["scale"]), np.array(d["R"], float), np.array(d["t"], float))
+
+
+@dataclass
+class View:
+    """One image: its file, its camera index, and its pose (None until registered)."""
+
+    name: str
+    path: Path | None
+    camera: int
+    R: np.ndarray | None = None
+    t: np.ndarray | None = None
+    split: str = "train"
+    keypoints: np.ndarray | None = None  # (M, 2) observed pixels that tracks refer to
+
+    @property
+    def registered(self) -> bool:
+        return self.R is not None
+
+    @property
+    def center(self) -> np.ndarray:
+        """Camera centre in the world: -R^T t."""
+        return -self.R.T @ self.t
+
+    def to_dict(self, root: Path) -> dict:
+        d = {"name": self.name, "camera": self.camera, "split": self.split,
+             "path": None if self.path is None else _relpath(self.path, root)}
+        if self.registered:
+            d["R"], d["t"] = self.R.tolist(), self.t.tolist()
+        return d
+
+
+@dataclass
+class Points:
+    """Sparse points: xyz, uint8 colours, and tracks as (view index, keypoint index) rows."""
+
+    xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    rgb: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.uint8))
+    tracks: list[np.ndarray] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.xyz)
+
+
+@dataclass
+class Scene:
+    cameras: list[Camera]
+    views: list[View]
+    points: Points = field(default_factory=Points)
+    to_normalised: Similarity = field(default_factory=Similarity)
+
+    # ----- queries
+    def registered(self) -> list[int]:
+        return [i for i, v in enumerate(self.views) if v.registered]
+
+    def camera_of(self, i: int) -> Camera:
+        return self.cameras[self.views[i].camera]
+
+    def view_by_name(self) -> dict[str, int]:
+        return {v.name: i for i, v in enumerate(self.views)}
+
+    def image(self, i: int, max_size: int | None = None) -> tuple[np.ndarray, Camera]:
+        """The i-th image (float32 HxWxC, EXIF applied) and its camera, shrunk so max(w, h) <= max_size."""
+        cam = self.camera_of(i)
+        w, h = cam.width, cam.height
+        if max_size is not None and max(w, h) > max_size:
+            s = max_size / max(w, h)
+            w, h = max(1, round(w * s)), max(1, round(h * s))
+        if self.views[i].path is None:
+            raise FieldsError(f"view {self.views[i].name} has no image file")
+        return load_image(self.views[i].path, (w, h)), cam.resized(w, h)
+
+    def normalised_pose(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """World-to-camera pose of view i in the normalised frame."""
+        v = self.views[i]
+        return self.to_normalised.transform_pose(v.R, v.t)
+
+    def centers(self, idx: list[int] | None = None) -> np.ndarray:
+        idx = self.registered() if idx is None else idx
+        return np.array([self.views[i].center for i in idx]).reshape(-1, 3)
+
+    # ----- persistence (scene.json + points.npz inside a folder)
+    def save(self, folder: Path) -> None:
+        """Write scene.json and points.npz atomically into folder."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "cameras": [c.to_dict() for c in self.cameras],
+            "views": [v.to_dict(folder) for v in self.views],
+            "to_normalised": self.to_normalised.to_dict(),
+        }
+        kp = {f"kp{i}": v.keypoints for i, v in enumerate(self.views) if v.keypoints is not None}
+        lens = np.array([len(t) for t in self.points.tracks], np.int64)
+        flat = np.concatenate(self.points.tracks) if self.points.tracks else np.zeros((0, 2), np.int64)
+        _atomic_npz(folder / "points.npz", xyz=self.points.xyz, rgb=self.points.rgb,
+                    track_len=lens, track_flat=flat, **kp)
+        _atomic_text(folder / "scene.json", json.dumps(doc, indent=1))
+
+    @staticmethod
+    def load(folder: Path) -> "Scene":
+        folder = Path(folder)
+        try:
+            doc = json.loads((folder / "scene.json").read_text())
+            cams = [Camera.from_dict(c) for c in doc["cameras"]]
+            views = []
+            for d in doc["views"]:
+                v = View(d["name"], None if d["path"] is None else (folder / d["path"]).resolve(), int(d["camera"]),
+                         split=d.get("split", "train"))
+                if "R" in d:
+                    v.R, v.t = np.array(d["R"], float), np.array(d["t"], float)
+                views.append(v)
+            sim = Similarity.from_dict(doc["to_normalised"])
+            z = np.load(folder / "points.npz")
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise FieldsError(f"cannot read scene in {folder}: {exc}") from None
+        for i, v in enumerate(views):
+            if f"kp{i}" in z:
+                v.keypoints = z[f"kp{i}"]
+        tracks = np.split(z["track_flat"], np.cumsum(z["track_len"])[:-1]) if len(z["track_len"]) else []
+        pts = Points(z["xyz"], z["rgb"], list(tracks))
+        return Scene(cams, views, pts, sim)
+
+
+def _relpath(path: Path, root: Path) -> str:
+    return os.path.relpath(Path(path).resolve(), Path(root).resolve())
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def look_at(center: np.ndarray, target: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV world-to-camera pose of a camera at `center` looking at `target`, image-up along `up`."""
+    z = target - center
+    z = z / np.linalg.norm(z)
+    x = np.cross(z, up)
+    if np.linalg.norm(x) < 1e-9:
+        x = np.cross(z, np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0]))
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z])
+    return R, -R @ center

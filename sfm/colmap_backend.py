@@ -1,0 +1,98 @@
+"""Classical SfM through pycolmap: SIFT, matching with geometric verification, incremental mapping."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+
+from fields.errors import FieldsError
+from fields.scene import Scene, View
+from sfm.io.colmap_model import scene_from_reconstruction
+
+
+@dataclass
+class FrontEndOptions:
+    """Feature extraction and matching settings (pycolmap defaults where unset)."""
+
+    max_image_size: int = 1600
+    max_num_features: int = 8192
+    exhaustive_up_to: int = 60  # more images than this: sequential matching
+    seed: int = 0
+
+
+def _image_names(scene: Scene, image_dir: Path) -> list[str]:
+    names = []
+    for v in scene.views:
+        if v.path is None or v.path.parent.resolve() != image_dir.resolve():
+            raise FieldsError(f"view {v.name} is not inside {image_dir}")
+        names.append(v.path.name)
+    return names
+
+
+def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: FrontEndOptions) -> None:
+    """SIFT into a fresh COLMAP database, then exhaustive (or sequential) matching with verification."""
+    if database.exists():
+        database.unlink()
+    reader = pycolmap.ImageReaderOptions()
+    single = len(scene.cameras) == 1
+    if single:
+        K = scene.cameras[0].K
+        reader.camera_model = "SIMPLE_RADIAL"
+        reader.camera_params = f"{0.5 * (K[0, 0] + K[1, 1])},{K[0, 2]},{K[1, 2]},0"
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.max_image_size = opts.max_image_size
+    extraction.sift.max_num_features = opts.max_num_features
+    pycolmap.extract_features(database, image_dir, image_names=_image_names(scene, image_dir),
+                              camera_mode=pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.AUTO,
+                              reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.ransac.random_seed = opts.seed
+    if len(scene.views) <= opts.exhaustive_up_to:
+        pycolmap.match_exhaustive(database, verification_options=verification, device=pycolmap.Device.cpu)
+    else:
+        pycolmap.match_sequential(database, verification_options=verification, device=pycolmap.Device.cpu)
+
+
+def incremental_colmap(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptions | None = None) -> Scene:
+    """Poses for the views of `scene` from pycolmap's incremental mapper (largest model kept).
+
+    Views the mapper could not register stay in the Scene without a pose.
+    """
+    opts = opts or FrontEndOptions()
+    work.mkdir(parents=True, exist_ok=True)
+    database = work / "database.db"
+    extract_and_match(scene, image_dir, database, opts)
+    models_dir = work / "models"
+    if models_dir.exists():
+        shutil.rmtree(models_dir)
+    models_dir.mkdir()
+    pipeline = pycolmap.IncrementalPipelineOptions()
+    pipeline.random_seed = opts.seed
+    pipeline.mapper.random_seed = opts.seed
+    pipeline.triangulation.random_seed = opts.seed
+    pipeline.ba_refine_principal_point = False
+    models = pycolmap.incremental_mapping(database, image_dir, models_dir, pipeline)
+    if not models:
+        raise FieldsError(f"{image_dir}: SfM found no initial image pair; the photos may not overlap")
+    best = max(models.values(), key=lambda r: r.num_reg_images())
+    return merge_unregistered(scene, scene_from_reconstruction(best, image_dir))
+
+
+def merge_unregistered(inputs: Scene, result: Scene) -> Scene:
+    """Add back (unposed) every input view the result does not contain, keeping input order."""
+    by_name = result.view_by_name()
+    views: list[View] = []
+    for v in inputs.views:
+        if v.name in by_name:
+            views.append(result.views[by_name[v.name]])
+        else:
+            views.append(View(v.name, v.path, 0, split=v.split))
+    order = {v.name: i for i, v in enumerate(views)}
+    remap = np.array([order[v.name] for v in result.views], np.int64)
+    tracks = [np.stack([remap[t[:, 0]], t[:, 1]], 1) if len(t) else t for t in result.points.tracks]
+    result.points.tracks = tracks
+    return Scene(result.cameras, views, result.points, result.to_normalised)

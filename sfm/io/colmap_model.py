@@ -1,0 +1,130 @@
+"""COLMAP sparse models (binary or text) read and written through pycolmap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+
+from fields.errors import FieldsError
+from fields.scene import Camera, Points, Scene, View
+
+# COLMAP models whose parameters map onto pinhole K + (k1, k2, p1, p2)
+_MODELS = {
+    "SIMPLE_PINHOLE": lambda p: (p[0], p[0], p[1], p[2], []),
+    "PINHOLE": lambda p: (p[0], p[1], p[2], p[3], []),
+    "SIMPLE_RADIAL": lambda p: (p[0], p[0], p[1], p[2], [p[3]]),
+    "RADIAL": lambda p: (p[0], p[0], p[1], p[2], [p[3], p[4]]),
+    "OPENCV": lambda p: (p[0], p[1], p[2], p[3], list(p[4:8])),
+}
+
+
+def camera_from_colmap(cam: pycolmap.Camera) -> Camera:
+    """Our Camera from a pycolmap camera of a pinhole-family model."""
+    name = cam.model.name
+    if name not in _MODELS:
+        raise FieldsError(f"COLMAP camera model {name} is not supported (use PINHOLE, SIMPLE_RADIAL, RADIAL or OPENCV)")
+    fx, fy, cx, cy, d = _MODELS[name](list(cam.params))
+    out = Camera.from_focal(cam.width, cam.height, fx, fy, cx, cy)
+    out.dist[: len(d)] = d
+    return out
+
+
+def camera_to_colmap(cam: Camera, camera_id: int) -> pycolmap.Camera:
+    """PINHOLE when there is no distortion, else OPENCV."""
+    K = cam.K
+    if cam.has_distortion():
+        model, params = "OPENCV", [K[0, 0], K[1, 1], K[0, 2], K[1, 2], *cam.dist.tolist()]
+    else:
+        model, params = "PINHOLE", [K[0, 0], K[1, 1], K[0, 2], K[1, 2]]
+    return pycolmap.Camera(model=model, width=cam.width, height=cam.height, params=params, camera_id=camera_id)
+
+
+def largest_model(folder: Path) -> Path:
+    """The sub-model with the most registered images under a sparse/ folder (or the folder itself)."""
+    folder = Path(folder)
+    if _is_model(folder):
+        return folder
+    subs = [d for d in sorted(folder.iterdir()) if d.is_dir() and _is_model(d)] if folder.is_dir() else []
+    if not subs:
+        raise FieldsError(f"{folder}: no COLMAP model (cameras, images, points3D .bin or .txt)")
+    return max(subs, key=lambda d: pycolmap.Reconstruction(d).num_reg_images())
+
+
+def _is_model(d: Path) -> bool:
+    return all((d / f"{n}.bin").is_file() for n in ("cameras", "images", "points3D")) or all(
+        (d / f"{n}.txt").is_file() for n in ("cameras", "images", "points3D"))
+
+
+def read_colmap(folder: Path, image_dir: Path | None = None) -> Scene:
+    """A Scene from a COLMAP model (the largest sub-model of a sparse/ folder)."""
+    model = largest_model(folder)
+    try:
+        rec = pycolmap.Reconstruction(model)
+    except Exception as exc:  # pycolmap raises bare RuntimeError/ValueError on malformed files
+        raise FieldsError(f"cannot read COLMAP model {model}: {exc}") from None
+    return scene_from_reconstruction(rec, image_dir)
+
+
+def scene_from_reconstruction(rec: pycolmap.Reconstruction, image_dir: Path | None) -> Scene:
+    """Every image of the reconstruction becomes a View (unregistered ones without a pose)."""
+    cam_index: dict[int, int] = {}
+    cameras = []
+    for cid in sorted(rec.cameras):
+        cam_index[cid] = len(cameras)
+        cameras.append(camera_from_colmap(rec.cameras[cid]))
+    views = []
+    view_of_image: dict[int, int] = {}
+    for iid in sorted(rec.images, key=lambda i: rec.images[i].name):
+        im = rec.images[iid]
+        path = (Path(image_dir) / im.name) if image_dir is not None else None
+        v = View(im.name, path, cam_index[im.camera_id])
+        if im.has_pose:
+            pose = im.cam_from_world()
+            v.R, v.t = np.asarray(pose.rotation.matrix(), float), np.asarray(pose.translation, float)
+        v.keypoints = np.array([p.xy for p in im.points2D], float).reshape(-1, 2)
+        view_of_image[iid] = len(views)
+        views.append(v)
+    ids = sorted(rec.points3D)
+    xyz = np.array([rec.points3D[i].xyz for i in ids], float).reshape(-1, 3)
+    rgb = np.array([rec.points3D[i].color for i in ids], np.uint8).reshape(-1, 3)
+    tracks = [np.array([[view_of_image[e.image_id], e.point2D_idx] for e in rec.points3D[i].track.elements], np.int64).reshape(-1, 2)
+              for i in ids]
+    return Scene(cameras, views, Points(xyz, rgb, tracks))
+
+
+def nearest_rotation(M: np.ndarray) -> np.ndarray:
+    """The rotation closest to M (float32 sources such as NeRF-synthetic are not exactly orthonormal)."""
+    U, _, Vt = np.linalg.svd(M)
+    return U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
+
+
+def write_colmap(scene: Scene, folder: Path, text: bool = False) -> None:
+    """Write the registered views, cameras and tracked points as a COLMAP model."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rec = pycolmap.Reconstruction()
+    for ci, cam in enumerate(scene.cameras):
+        rec.add_camera_with_trivial_rig(camera_to_colmap(cam, ci + 1))
+    image_id = {}
+    for vi, v in enumerate(scene.views):
+        if not v.registered:
+            continue
+        image_id[vi] = len(image_id) + 1
+        kp = v.keypoints if v.keypoints is not None else np.zeros((0, 2))
+        im = pycolmap.Image(name=v.name, keypoints=np.asarray(kp, float).reshape(-1, 2),
+                            camera_id=v.camera + 1, image_id=image_id[vi])
+        pose = pycolmap.Rigid3d(pycolmap.Rotation3d(nearest_rotation(v.R)), v.t)
+        rec.add_image_with_trivial_frame(im, pose)
+    for k in range(len(scene.points)):
+        track = pycolmap.Track()
+        if scene.points.tracks:
+            for vi, kpi in scene.points.tracks[k]:
+                if int(vi) in image_id:
+                    track.add_element(image_id[int(vi)], int(kpi))
+        rec.add_point3D(scene.points.xyz[k], track, scene.points.rgb[k])
+    if text:
+        rec.write_text(folder)
+    else:
+        rec.write(folder)

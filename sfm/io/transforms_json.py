@@ -1,0 +1,174 @@
+"""nerfstudio / instant-ngp / NeRF-synthetic `transforms.json`: OpenGL camera-to-world at the file edge."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from fields.errors import FieldsError
+from fields.images import image_size
+from fields.scene import Camera, Points, Scene, View
+
+GL_FROM_CV = np.diag([1.0, -1.0, -1.0, 1.0])  # flips camera Y and Z: right-multiplies a camera-to-world
+
+
+def c2w_gl_to_w2c_cv(c2w_gl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OpenGL camera-to-world (4x4 or 3x4) to OpenCV world-to-camera (R, t)."""
+    M = np.eye(4)
+    M[:3, :] = np.asarray(c2w_gl, float)[:3, :]
+    c2w_cv = M @ GL_FROM_CV
+    R = c2w_cv[:3, :3].T
+    return R, -R @ c2w_cv[:3, 3]
+
+
+def w2c_cv_to_c2w_gl(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """OpenCV world-to-camera (R, t) to a 4x4 OpenGL camera-to-world."""
+    c2w = np.eye(4)
+    c2w[:3, :3] = R.T
+    c2w[:3, 3] = -R.T @ t
+    return c2w @ GL_FROM_CV
+
+
+def _resolve_image(base: Path, file_path: str) -> Path | None:
+    """The frame's image file; NeRF-synthetic paths omit the extension."""
+    p = (base / file_path).resolve()
+    if p.is_file():
+        return p
+    for ext in (".png", ".jpg", ".jpeg", ".PNG", ".JPG"):
+        q = p.with_name(p.name + ext)
+        if q.is_file():
+            return q
+    return None
+
+
+def _camera_from(meta: dict, frame: dict, path: Path) -> Camera:
+    """Intrinsics from frame-level keys, falling back to file-level keys and the image size."""
+    def get(key: str):
+        return frame.get(key, meta.get(key))
+
+    w, h = get("w"), get("h")
+    if w is None or h is None:
+        w, h = image_size(path)
+    w, h = int(w), int(h)
+    if get("fl_x") is not None:
+        fx = float(get("fl_x"))
+        fy = float(get("fl_y") if get("fl_y") is not None else fx)
+    elif get("camera_angle_x") is not None:
+        fx = 0.5 * w / np.tan(0.5 * float(get("camera_angle_x")))
+        fy = 0.5 * h / np.tan(0.5 * float(get("camera_angle_y"))) if get("camera_angle_y") is not None else fx
+    else:
+        raise FieldsError("transforms.json gives no focal length (fl_x or camera_angle_x)")
+    cx = float(get("cx")) if get("cx") is not None else w / 2.0
+    cy = float(get("cy")) if get("cy") is not None else h / 2.0
+    cam = Camera.from_focal(w, h, fx, fy, cx, cy)
+    cam.dist = np.array([float(get(k) or 0.0) for k in ("k1", "k2", "p1", "p2")])
+    return cam
+
+
+def read_transforms(path: Path, split: str = "train", root: Path | None = None) -> Scene:
+    """A Scene from one transforms.json; frames whose image is missing are skipped with a warning.
+
+    View names are image paths relative to `root` (default: the images' common folder, as COLMAP names them).
+    """
+    path = Path(path)
+    try:
+        meta = json.loads(path.read_text())
+        frames = meta["frames"]
+        if not isinstance(frames, list):
+            raise TypeError("'frames' is not a list")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FieldsError(f"cannot read {path}: {exc}") from None
+    cameras: list[Camera] = []
+    views: list[View] = []
+    missing = 0
+    for frame in frames:
+        try:
+            img = _resolve_image(path.parent, str(frame["file_path"]))
+            if img is None:
+                missing += 1
+                continue
+            cam = _camera_from(meta, frame, img)
+            R, t = c2w_gl_to_w2c_cv(np.array(frame["transform_matrix"], float))
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            raise FieldsError(f"malformed frame in {path}: {exc!r}") from None
+        views.append(View(img.name, img, _shared_index(cameras, cam), R, t, split=split))
+    if missing:
+        warnings.warn(f"{path}: skipped {missing} of {len(frames)} frames whose image files are missing", stacklevel=2)
+    if not views:
+        raise FieldsError(f"{path}: no frame has an image file")
+    root = Path(root).resolve() if root is not None else Path(os.path.commonpath([v.path.parent for v in views]))
+    for v in views:
+        v.name = os.path.relpath(v.path, root)
+    return Scene(cameras, views, _read_ply_points(meta, path.parent))
+
+
+def _shared_index(cameras: list[Camera], cam: Camera) -> int:
+    """Index of an identical camera already in the list, appending cam if there is none."""
+    for i, c in enumerate(cameras):
+        if (c.width, c.height) == (cam.width, cam.height) and np.allclose(c.K, cam.K) and np.allclose(c.dist, cam.dist):
+            return i
+    cameras.append(cam)
+    return len(cameras) - 1
+
+
+def _read_ply_points(meta: dict, base: Path) -> Points:
+    ply = meta.get("ply_file_path")
+    if not ply or not (base / ply).is_file():
+        return Points()
+    import trimesh
+
+    cloud = trimesh.load(base / ply, process=False)
+    rgb = np.asarray(cloud.colors)[:, :3].astype(np.uint8) if len(getattr(cloud, "colors", [])) else np.full((len(cloud.vertices), 3), 128, np.uint8)
+    return Points(np.asarray(cloud.vertices, float), rgb)
+
+
+def read_nerf_synthetic(folder: Path) -> Scene:
+    """NeRF-synthetic transforms_{train,val,test}.json merged into one Scene with view splits."""
+    scenes = [read_transforms(folder / f"transforms_{s}.json", split=s, root=folder) for s in ("train", "val", "test")
+              if (folder / f"transforms_{s}.json").is_file()]
+    if not scenes:
+        raise FieldsError(f"{folder}: no transforms_train.json")
+    merged = scenes[0]
+    for other in scenes[1:]:
+        for v in other.views:
+            v.camera = _shared_index(merged.cameras, other.cameras[v.camera])
+            merged.views.append(v)
+    return merged
+
+
+def write_transforms(scene: Scene, path: Path, ply_name: str | None = None) -> None:
+    """nerfstudio-style transforms.json (OpenGL camera-to-world, OPENCV model, paths relative to the file)."""
+    path = Path(path)
+    frames = []
+    for v in scene.views:
+        if not v.registered:
+            continue
+        cam = scene.cameras[v.camera]
+        f = _camera_keys(cam)
+        f["file_path"] = os.path.relpath(v.path.resolve(), path.parent.resolve()) if v.path else v.name
+        f["transform_matrix"] = w2c_cv_to_c2w_gl(v.R, v.t).tolist()
+        frames.append(f)
+    meta: dict = {"camera_model": "OPENCV"}
+    if len(scene.cameras) == 1:
+        meta.update(_camera_keys(scene.cameras[0]))
+        for f in frames:
+            for k in list(f):
+                if k not in ("file_path", "transform_matrix"):
+                    del f[k]
+    if ply_name:
+        meta["ply_file_path"] = ply_name
+    meta["frames"] = frames
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, path)
+
+
+def _camera_keys(cam: Camera) -> dict:
+    K = cam.K
+    keys = {"fl_x": K[0, 0], "fl_y": K[1, 1], "cx": K[0, 2], "cy": K[1, 2], "w": cam.width, "h": cam.height}
+    keys.update(dict(zip(("k1", "k2", "p1", "p2"), cam.dist.tolist())))
+    return {k: float(v) if k not in ("w", "h") else int(v) for k, v in keys.items()}

@@ -1,0 +1,27 @@
+"""Presets and command-line overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.config import apply_overrides, load_preset
+from fields.errors import FieldsError
+from fields.train import TrainConfig
+
+
+def test_fast_preset_inherits_default_and_overrides_parse_yaml_scalars():
+    default, fast = load_preset("default"), load_preset("fast")
+    assert fast["train"]["steps"] < default["train"]["steps"]
+    assert fast["sfm"] == default["sfm"]
+    cfg = apply_overrides(fast, ["train.steps=7", "train.device=cpu", "export.largest_component=true"])
+    assert cfg["train"]["steps"] == 7 and cfg["export"]["largest_component"] is True
+    TrainConfig.from_dict(cfg["train"])  # every train key is a real setting
+
+
+def test_unknown_keys_and_presets_are_one_line_errors():
+    with pytest.raises(FieldsError, match="unknown config key"):
+        apply_overrides(load_preset("default"), ["train.stepz=3"])
+    with pytest.raises(FieldsError, match="section.key=value"):
+        apply_overrides(load_preset("default"), ["train.steps"])
+    with pytest.raises(FieldsError, match="no preset"):
+        load_preset("nonexistent")

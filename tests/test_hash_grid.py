@@ -1,0 +1,57 @@
+"""The hash grid against tiny-cuda-nn's formulas, computed independently with Python integers."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from fields.encodings.hash_grid import HashGrid, grid_index, level_layout
+
+
+def test_default_levels_match_the_tcnn_formulas():
+    b = math.exp(math.log(2048 / 16) / 15)
+    layout = level_layout(16, 16, b, 19, 3)
+    for lvl, L in enumerate(layout):
+        scale = 16 * b**lvl - 1
+        res = math.ceil(scale) + 1
+        assert L["resolution"] == res
+        assert L["size"] == min(2**19, (res**3 + 7) // 8 * 8)
+        assert L["hashed"] == (res**3 > 2**19)
+    # by hand: b = 128^(1/15) = 1.3819; scales 15, 21.11, 29.55 -> resolutions 16, 23, 31
+    assert [L["resolution"] for L in layout[:3]] == [16, 23, 31]
+    assert sum(L["size"] for L in layout) == layout[-1]["offset"] + layout[-1]["size"]
+
+
+def test_hash_index_matches_uint32_xor_of_primes():
+    corners = torch.tensor([[0, 0, 0], [1, 2, 3], [2047, 1000, 5], [123456, 7, 99999]])
+    got = grid_index(corners, 2048, 2**19, hashed=True)
+    for c, g in zip(corners.tolist(), got.tolist()):
+        h = (c[0] * 1) & 0xFFFFFFFF
+        h ^= (c[1] * 2654435761) & 0xFFFFFFFF
+        h ^= (c[2] * 805459861) & 0xFFFFFFFF
+        assert g == h % 2**19
+
+
+def test_dense_level_indexes_x_fastest():
+    got = grid_index(torch.tensor([[1, 2, 3]]), 16, 4096, hashed=False)
+    assert got.item() == 1 + 2 * 16 + 3 * 256
+
+
+def test_interpolation_reproduces_a_linear_function_and_supports_double_backward():
+    enc = HashGrid(dim=3, n_levels=1, n_features=1, log2_hashmap_size=12, base_resolution=16, per_level_scale=1.0)
+    L = enc.levels[0]
+    res = L["resolution"]
+    with torch.no_grad():  # table value = x coordinate of the grid vertex, in input units
+        idx = torch.arange(res**3)
+        gx = idx % res
+        enc.params[:, 0] = 0
+        enc.params[idx, 0] = (gx.float() - 0.5) / L["scale"]
+    x = torch.rand(64, 3) * 0.8 + 0.1
+    x.requires_grad_(True)
+    y = enc(x)[:, 0]
+    assert torch.allclose(y, x[:, 0], atol=1e-5)
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    assert torch.allclose(g[:, 0], torch.ones(64), atol=1e-4)
+    g.pow(2).sum().backward()  # the Eikonal path: gradients of gradients reach the table
+    assert enc.params.grad is not None

@@ -1,0 +1,88 @@
+"""Pose metrics on perturbed copies of a reference whose errors are known by construction."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from apps.cli import main
+from conftest import DEMO
+from fields.scene import Similarity
+from sfm.io import read_transforms, write_transforms
+from sfm.pose_metrics import compare_poses, pose_auc, umeyama
+
+
+def rot(axis, deg):
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    a = np.radians(deg)
+    K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(a) * K + (1 - np.cos(a)) * K @ K
+
+
+def reference():
+    return read_transforms(DEMO / "transforms.json")
+
+
+def moved(scene, sim: Similarity):
+    """The same rig expressed in another frame: a perfect prediction up to the gauge."""
+    out = copy.deepcopy(scene)
+    for v in out.views:
+        v.R, v.t = sim.transform_pose(v.R, v.t)
+    return out
+
+
+def test_umeyama_recovers_a_known_similarity():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    sim = Similarity(3.0, rot([1, 2, 3], 40), np.array([1.0, -2.0, 0.5]))
+    est = umeyama(X, sim.apply(X))
+    assert est.scale == pytest.approx(3.0) and np.allclose(est.R, sim.R) and np.allclose(est.t, sim.t)
+
+
+def test_auc_of_known_errors():
+    assert pose_auc(np.zeros(10)) == pytest.approx([1.0, 1.0, 1.0])
+    assert pose_auc(np.full(10, np.inf)) == pytest.approx([0.0, 0.0, 0.0])
+    # SuperGlue's convention: recall piecewise linear through (0, 0) and (e_k, k / n).
+    # Four errors of 2.5 deg: a ramp from (0, 0) to (2.5, 1/4), then recall 1 up to 5 deg.
+    assert pose_auc(np.full(4, 2.5))[0] == pytest.approx((0.5 * 2.5 * 0.25 + 2.5 * 1.0) / 5.0)
+    # errors 1, 2, 3, 4 deg: a straight ramp to (4, 1), then 1 up to 5 deg
+    assert pose_auc(np.array([1.0, 2.0, 3.0, 4.0]))[0] == pytest.approx((0.5 * 4 * 1 + 1.0) / 5.0)
+
+
+def test_a_similarity_moved_copy_has_zero_error():
+    ref = reference()
+    pred = moved(ref, Similarity(0.3, rot([0, 1, 1], 70), np.array([5.0, 1.0, -2.0])))
+    r = compare_poses(pred, ref)
+    assert r.registered == r.total == 32
+    assert r.rotation_error_mean_deg < 1e-6 and r.center_error_mean < 1e-9
+    assert r.auc5 == pytest.approx(1.0)
+
+
+def test_known_rotation_and_centre_perturbations_are_measured():
+    ref = reference()
+    pred = moved(ref, Similarity(2.0, rot([1, 0, 0], 30), np.zeros(3)))
+    v = pred.views[3]
+    c = v.center
+    v.R = rot([0, 0, 1], 2.0) @ v.R  # turn camera 3 by 2 degrees about its own centre
+    v.t = -v.R @ c
+    r = compare_poses(pred, ref)
+    assert r.rotation_error_mean_deg == pytest.approx(2.0 / 32, rel=1e-3)
+    assert r.center_error_mean < 1e-9
+    # drop one view: 31 registered, and the pairs it belonged to count as failures
+    pred.views[5].R = pred.views[5].t = None
+    r = compare_poses(pred, ref)
+    assert r.registered == 31
+    assert r.auc20 < 1.0 - 31 / (32 * 31 / 2) + 1e-9
+
+
+def test_eval_poses_command_prints_and_writes_json(tmp_path, capsys):
+    ref = reference()
+    pred = moved(ref, Similarity(1.5, rot([1, 1, 0], 10), np.ones(3)))
+    write_transforms(pred, tmp_path / "pred.json")
+    assert main(["eval", "poses", str(tmp_path / "pred.json"), str(DEMO / "transforms.json"), "-o", str(tmp_path / "m.json")]) == 0
+    assert "registered        32/32" in capsys.readouterr().out
+    assert json.loads((tmp_path / "m.json").read_text())["registered"] == 32
+    assert main(["eval", "poses", str(tmp_path / "missing.json"), str(DEMO / "transforms.json")]) == 2

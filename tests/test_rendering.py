@@ -1,0 +1,80 @@
+"""Rays and NeuS rendering on analytic cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from fields.neus import Sharpness, render_rays, section_alpha
+from fields.rays import camera_rays, sphere_bounds, undistort_normalised
+from fields.scene import Camera, look_at
+
+
+def test_camera_ray_through_a_projected_point_passes_through_it():
+    cam = Camera.from_focal(64, 48, 50.0, 52.0, 31.0, 25.0)
+    R, t = look_at(np.array([2.0, -1.0, 1.5]), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    X = np.array([[0.2, -0.1, 0.3]])
+    x = cam.K @ (R @ X[0] + t)
+    o, d = camera_rays(cam, R, t, (x[:2] / x[2])[None])
+    s = (X[0] - o[0]) @ d[0]
+    assert np.allclose(o[0] + s * d[0], X[0], atol=1e-9)
+
+
+def test_undistortion_inverts_opencv_distortion():
+    dist = np.array([0.1, -0.05, 0.002, -0.001])
+    und = np.random.default_rng(0).uniform(-0.4, 0.4, size=(50, 2))
+    x, y = und[:, 0], und[:, 1]
+    r2 = x * x + y * y
+    radial = 1 + dist[0] * r2 + dist[1] * r2 * r2
+    dx = 2 * dist[2] * x * y + dist[3] * (r2 + 2 * x * x)
+    dy = dist[2] * (r2 + 2 * y * y) + 2 * dist[3] * x * y
+    distorted = np.stack([x * radial + dx, y * radial + dy], 1)
+    assert np.allclose(undistort_normalised(distorted, dist, iters=30), und, atol=1e-8)
+
+
+def test_sphere_bounds_of_a_ray_through_the_centre():
+    o = torch.tensor([[0.0, 0.0, -3.0], [0.0, 2.0, -3.0]])
+    d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    near, far, hit = sphere_bounds(o, d)
+    assert torch.allclose(near[0], torch.tensor(2.0)) and torch.allclose(far[0], torch.tensor(4.0))
+    assert hit.tolist() == [True, False]
+
+
+class AnalyticSphere(nn.Module):
+    """|x| - r with a constant feature: a field whose surface is known exactly."""
+
+    def __init__(self, r: float) -> None:
+        super().__init__()
+        self.r = r
+
+    def forward(self, x):
+        return x.norm(dim=-1) - self.r, torch.zeros(x.shape[0], 4)
+
+
+class Constant(nn.Module):
+    def __init__(self, value) -> None:
+        super().__init__()
+        self.value = torch.tensor(value)
+
+    def forward(self, *args):
+        return self.value.expand(args[0].shape[0], 3)
+
+
+def test_neus_depth_on_an_analytic_sphere():
+    sharp = Sharpness(init=0.5)  # s = e^5 ~ 148: a thin density shell
+    o = torch.tensor([[0.0, 0.0, -3.0], [0.1, 0.2, -3.0]])
+    d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    near, far, _ = sphere_bounds(o, d)
+    out = render_rays(AnalyticSphere(0.5), Constant([1.0, 0.0, 0.0]), Constant([0.0, 0.0, 1.0]), sharp, o, d,
+                      near, far, n_samples=512, perturb=False)
+    expected = 3.0 - torch.sqrt(0.25 - (o[:, :2] ** 2).sum(-1))
+    assert torch.allclose(out.depth, expected, atol=0.02)
+    assert torch.all(out.opacity > 0.99)
+    assert torch.allclose(out.rgb, torch.tensor([1.0, 0.0, 0.0]).expand(2, 3), atol=0.01)
+
+
+def test_section_alpha_is_zero_in_free_space_and_one_across_a_sharp_surface():
+    s = torch.tensor(1e4)
+    a = section_alpha(torch.tensor([0.5, 0.01]), torch.tensor([0.4, -0.01]), s)
+    assert a[0] < 1e-3 and a[1] > 0.99
