@@ -84,8 +84,8 @@ def cmd_export(args: argparse.Namespace) -> None:
     model, _, _ = load_model(run / "checkpoints" / "field.pt")
     if args.what == "mesh":
         out = args.output or run / f"mesh.{args.format}"
-        mesh = export_mesh(model, scene.to_normalised, Path(out), args.resolution or cfg["export"]["mesh_resolution"],
-                           args.largest_component)
+        mesh = export_mesh(model, scene, Path(out), args.resolution or cfg["export"]["mesh_resolution"],
+                           args.largest_component, not args.keep_unseen)
         print(f"wrote {out}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces")
     else:
         out = args.output or run / "video.mp4"
@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("run", type=Path)
     m.add_argument("--resolution", type=int)
     m.add_argument("--format", choices=("ply", "obj", "glb"), default="ply")
-    m.add_argument("--largest-component", action="store_true")
+    m.add_argument("--largest-component", action="store_true", help="keep only the largest connected part")
+    m.add_argument("--keep-unseen", action="store_true", help="keep surface that no training camera saw")
     m.add_argument("-o", "--output", type=Path)
     m.set_defaults(func=cmd_export)
     v = esub.add_parser("video", help="orbit video (MP4)")

@@ -120,8 +120,8 @@ def run_export(run: Path, cfg: dict, stages: Stages) -> None:
     e = cfg["export"]
     if not stages.finished("mesh"):
         t0 = time.time()
-        mesh = export_mesh(model, scene.to_normalised, run / f"mesh.{e['mesh_format']}", e["mesh_resolution"],
-                           e["largest_component"])
+        mesh = export_mesh(model, scene, run / f"mesh.{e['mesh_format']}", e["mesh_resolution"],
+                           e["largest_component"], e["cull_unseen"])
         log.info(f"mesh: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces -> {run / ('mesh.' + e['mesh_format'])}")
         stages.mark("mesh", time.time() - t0)
     if not stages.finished("video"):

@@ -12,7 +12,8 @@ from skimage.measure import marching_cubes
 
 from fields.errors import FieldsError
 from fields.neus import NeuSModel
-from fields.scene import Similarity
+from fields.mesh_cleanup import clean_mesh
+from fields.scene import Scene
 
 MESH_FORMATS = ("ply", "obj", "glb")
 
@@ -53,19 +54,19 @@ def vertex_colours(model: NeuSModel, verts: np.ndarray, chunk: int = 65536) -> n
     return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
-def export_mesh(model: NeuSModel, to_normalised: Similarity, path: Path, resolution: int = 256,
-                largest_component: bool = False) -> trimesh.Trimesh:
-    """Extract, colour and write a mesh in the input frame (format from the suffix), atomically."""
+def export_mesh(model: NeuSModel, scene: Scene, path: Path, resolution: int = 256, largest_component: bool = False,
+                cull_unseen: bool = True) -> trimesh.Trimesh:
+    """Extract, clean, colour and write a mesh in the input frame (format from the suffix), atomically."""
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in MESH_FORMATS:
         raise FieldsError(f"mesh format {fmt!r} not supported ({', '.join(MESH_FORMATS)})")
     verts, faces = extract_mesh(model, resolution)
     mesh = trimesh.Trimesh(verts, faces, vertex_colors=vertex_colours(model, verts), process=False)
-    if largest_component:
-        parts = mesh.split(only_watertight=False)
-        if len(parts):
-            mesh = max(parts, key=lambda m: len(m.faces))
-    mesh.vertices = to_normalised.inverse().apply(np.asarray(mesh.vertices))
+    mesh = clean_mesh(mesh, model, scene, [i for i in scene.registered() if scene.views[i].split == "train"],
+                      cull_unseen, largest_component)
+    if len(mesh.faces) == 0:
+        raise FieldsError("no surface left after cleanup (no training camera sees the extracted surface)")
+    mesh.vertices = scene.to_normalised.inverse().apply(np.asarray(mesh.vertices))
     tmp = Path(path).with_name(Path(path).stem + ".tmp." + fmt)
     mesh.export(tmp)
     os.replace(tmp, path)
