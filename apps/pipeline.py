@@ -93,7 +93,10 @@ def run_sfm(images: Path, run: Path, cfg: dict) -> Scene:
     log.info(f"sfm: {len(inputs.views)} images, pycolmap incremental mapping")
     pycolmap.logging.minloglevel = 2
     opts = FrontEndOptions(cfg["sfm"]["max_image_size"], cfg["sfm"]["max_num_features"], seed=cfg["sfm"]["seed"])
-    scene = incremental_colmap(inputs, Path(images).resolve(), run / "sfm", opts)
+    from rich.console import Console
+
+    with Console(stderr=True).status("sfm: SIFT, exhaustive matching, incremental mapping"):
+        scene = incremental_colmap(inputs, Path(images).resolve(), run / "sfm", opts)
     missing = [v.name for v in scene.views if not v.registered]
     log.info(f"sfm: registered {len(scene.registered())}/{len(scene.views)} views, {len(scene.points)} points"
              + (f"; not registered: {', '.join(missing)}" if missing else ""))

@@ -116,3 +116,17 @@ def test_image_folder_skips_non_images_and_reads_exif_focal():
     f = kermit.cameras[0].K[0, 0]
     assert f != pytest.approx(1.2 * 640)  # an EXIF focal, not the default
     assert 300 < f < 1500
+
+
+def test_colmap_reader_takes_the_largest_sub_model(tmp_path):
+    import copy
+
+    lego = load_scene(data_path("nerf_synthetic", "lego"))
+    small, big = copy.deepcopy(lego), copy.deepcopy(lego)
+    for v in small.views[10:]:
+        v.R = v.t = None
+    for v in big.views[60:]:
+        v.R = v.t = None
+    write_colmap(small, tmp_path / "sparse" / "0")
+    write_colmap(big, tmp_path / "sparse" / "1")
+    assert len(read_colmap(tmp_path / "sparse").registered()) == 60
