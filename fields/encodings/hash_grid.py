@@ -14,6 +14,8 @@ import math
 import torch
 from torch import nn
 
+from fields.encodings import hash_grid_kernels
+
 PRIMES = (1, 2654435761, 805459861)
 
 
@@ -63,6 +65,8 @@ class HashGrid(nn.Module):
         corners = torch.tensor([[(c >> k) & 1 for k in range(dim)] for c in range(2**dim)], dtype=torch.int64)
         self.register_buffer("corners", corners, persistent=False)
         self.register_buffer("level_mask", torch.ones(n_levels), persistent=False)
+        self.use_kernels = True  # the C kernels on CPU when they build; the reference path otherwise
+        self._tables: hash_grid_kernels.LevelTables | None = None
 
     @property
     def out_dim(self) -> int:
@@ -77,6 +81,16 @@ class HashGrid(nn.Module):
         return w.prod(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_kernels and x.device.type == "cpu" and self.params.dtype == torch.float32 and self.n_features <= 8 \
+                and hash_grid_kernels.load() is not None:
+            if self._tables is None:
+                self._tables = hash_grid_kernels.LevelTables(self.levels)
+            return hash_grid_kernels.HashGridFunction.apply(x, self.params, self._tables, self.level_mask,
+                                                            self.interpolation == "smoothstep", self.reference)
+        return self.reference(x, self.params)
+
+    def reference(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """The pure-PyTorch encoding (any device, differentiable any number of times)."""
         feats = []
         for lvl, L in enumerate(self.levels):
             pos = x * L["scale"] + 0.5
@@ -84,7 +98,7 @@ class HashGrid(nn.Module):
             frac = pos - base
             corner = base.to(torch.int64)[:, None, :] + self.corners[None]  # (N, 2^d, d)
             idx = grid_index(corner, L["resolution"], L["size"], L["hashed"]) + L["offset"]
-            vals = self.params[idx]  # (N, 2^d, F)
+            vals = params[idx]  # (N, 2^d, F)
             f = (self._weights(frac)[..., None] * vals).sum(1)
             feats.append(f * self.level_mask[lvl])
         return torch.cat(feats, dim=-1)

@@ -1,0 +1,138 @@
+/* Hash-grid encoding kernels for the CPU (OpenMP), same layout and arithmetic as tiny-cuda-nn.
+ *
+ * Built on first use by fields/encodings/hash_grid_kernels.py with the system C compiler and called
+ * through ctypes; the pure-PyTorch path in hash_grid.py is the reference and the fallback.
+ * Per level: pos = x * scale + 0.5, corners floor(pos) + {0,1}^d, index dense (x0 + x1 r + x2 r^2)
+ * or hashed (xor of x_k * prime_k in uint32), modulo the level's table size, plus its offset.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define MAX_F 8
+
+static const uint32_t PRIMES[3] = {1u, 2654435761u, 805459861u};
+
+static inline uint32_t corner_index(const uint32_t *c, int dim, uint32_t res, uint32_t size, int hashed) {
+    uint32_t idx = 0;
+    if (hashed) {
+        for (int k = 0; k < dim; ++k) idx ^= c[k] * PRIMES[k];
+    } else {
+        uint32_t stride = 1;
+        for (int k = 0; k < dim; ++k) {
+            idx += c[k] * stride;
+            stride *= res;
+        }
+    }
+    return idx % size;
+}
+
+/* base corner, interpolation fraction and its derivative d frac / d pos for one level */
+static inline void locate(const float *xi, int dim, float scale, int smooth, int32_t *base, float *frac, float *dfrac) {
+    for (int k = 0; k < dim; ++k) {
+        float pos = xi[k] * scale + 0.5f;
+        float fl = floorf(pos);
+        float f = pos - fl;
+        base[k] = (int32_t)fl;
+        if (smooth) {
+            frac[k] = f * f * (3.0f - 2.0f * f);
+            dfrac[k] = 6.0f * f * (1.0f - f);
+        } else {
+            frac[k] = f;
+            dfrac[k] = 1.0f;
+        }
+    }
+}
+
+void hash_grid_forward(const float *x, int64_t n, int dim, const float *params, int F, int L, const float *scales,
+                       const int32_t *res, const uint32_t *sizes, const int64_t *offsets, const int32_t *hashed,
+                       const float *mask, int smooth, int threads, float *out) {
+    /* level-outer: one level's table (at most a few MB) stays in cache while every point reads it */
+    for (int l = 0; l < L; ++l) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t i = 0; i < n; ++i) {
+            const float *xi = x + i * dim;
+            int32_t base[3];
+            float frac[3], dfrac[3], acc[MAX_F] = {0};
+            locate(xi, dim, scales[l], smooth, base, frac, dfrac);
+            for (int c = 0; c < (1 << dim); ++c) {
+                uint32_t cc[3];
+                float w = 1.0f;
+                for (int k = 0; k < dim; ++k) {
+                    int bit = (c >> k) & 1;
+                    cc[k] = (uint32_t)(base[k] + bit);
+                    w *= bit ? frac[k] : 1.0f - frac[k];
+                }
+                const float *v = params + ((int64_t)corner_index(cc, dim, (uint32_t)res[l], sizes[l], hashed[l]) + offsets[l]) * F;
+                for (int f = 0; f < F; ++f) acc[f] += w * v[f];
+            }
+            float *o = out + (i * L + l) * F;
+            for (int f = 0; f < F; ++f) o[f] = acc[f] * mask[l];
+        }
+    }
+}
+
+/* grad_params (may be NULL) accumulates w * g per corner; grad_x (may be NULL) gets d out / d x . g.
+ * Threads split the levels, not the points: levels own disjoint table rows, so no atomics are
+ * needed; each thread sums its d/dx into its own buffer, added up at the end. */
+void hash_grid_backward(const float *x, int64_t n, int dim, const float *params, int F, int L, const float *scales,
+                        const int32_t *res, const uint32_t *sizes, const int64_t *offsets, const int32_t *hashed,
+                        const float *mask, int smooth, int threads, const float *grad_out, float *grad_params,
+                        float *grad_x) {
+    if (threads < 1) threads = 1;
+    float *gx_all = NULL;
+    if (grad_x) {
+        gx_all = (float *)calloc((size_t)threads * (size_t)n * (size_t)dim, sizeof(float));
+        if (!gx_all) return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        float *gx_t = gx_all ? gx_all + (size_t)omp_get_thread_num() * (size_t)n * (size_t)dim : NULL;
+#pragma omp for schedule(dynamic, 1)
+        for (int l = 0; l < L; ++l) {
+            if (mask[l] == 0.0f) continue;
+            for (int64_t i = 0; i < n; ++i) {
+                const float *xi = x + i * dim;
+                const float *g = grad_out + (i * L + l) * F;
+                float gl[MAX_F];
+                for (int f = 0; f < F; ++f) gl[f] = g[f] * mask[l];
+                int32_t base[3];
+                float frac[3], dfrac[3];
+                locate(xi, dim, scales[l], smooth, base, frac, dfrac);
+                for (int c = 0; c < (1 << dim); ++c) {
+                    uint32_t cc[3];
+                    float wk[3];
+                    float w = 1.0f;
+                    for (int k = 0; k < dim; ++k) {
+                        int bit = (c >> k) & 1;
+                        cc[k] = (uint32_t)(base[k] + bit);
+                        wk[k] = bit ? frac[k] : 1.0f - frac[k];
+                        w *= wk[k];
+                    }
+                    int64_t row = ((int64_t)corner_index(cc, dim, (uint32_t)res[l], sizes[l], hashed[l]) + offsets[l]) * F;
+                    if (grad_params)
+                        for (int f = 0; f < F; ++f) grad_params[row + f] += w * gl[f];
+                    if (gx_t) {
+                        float dot = 0.0f;
+                        for (int f = 0; f < F; ++f) dot += gl[f] * params[row + f];
+                        for (int k = 0; k < dim; ++k) {
+                            float d = ((c >> k) & 1 ? 1.0f : -1.0f) * dfrac[k] * scales[l];
+                            for (int j = 0; j < dim; ++j)
+                                if (j != k) d *= wk[j];
+                            gx_t[i * dim + k] += d * dot;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if (grad_x) {
+        for (int64_t i = 0; i < n * dim; ++i) {
+            float sum = 0.0f;
+            for (int t = 0; t < threads; ++t) sum += gx_all[(size_t)t * (size_t)n * (size_t)dim + i];
+            grad_x[i] = sum;
+        }
+        free(gx_all);
+    }
+}

@@ -1,0 +1,118 @@
+"""The hash grid's CPU kernels (hash_grid_cpu.c): compiled on first use, called through ctypes.
+
+Why not torch.utils.cpp_extension: a plain C file with OpenMP builds in about a second with the
+system compiler and needs no PyTorch headers; a build at install time would need torch inside pip's
+isolated build environment, which pulls the CUDA wheels. When no compiler is found, or the build
+fails, `load()` returns None and the pure-PyTorch path runs instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("hash_grid_cpu.c")
+_LIB: ctypes.CDLL | None | bool = False  # False: not tried yet
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FIELDS_CACHE", Path.home() / ".cache" / "fields"))
+
+
+def _build(target: Path) -> None:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise OSError("no C compiler found")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        out = Path(tmp) / target.name
+        subprocess.run([cc, "-O3", "-fopenmp", "-fPIC", "-shared", str(SOURCE), "-o", str(out), "-lm"],
+                       check=True, capture_output=True, timeout=120)
+        os.replace(out, target)
+
+
+def load() -> ctypes.CDLL | None:
+    """The compiled kernels, building them into the cache the first time; None when unavailable."""
+    global _LIB
+    if _LIB is not False:
+        return _LIB
+    if os.environ.get("FIELDS_NO_KERNELS"):
+        _LIB = None
+        return None
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    target = cache_dir() / f"hash_grid_cpu_{digest}.so"
+    try:
+        if not target.is_file():
+            _build(target)
+        lib = ctypes.CDLL(str(target))
+    except (OSError, subprocess.SubprocessError) as exc:
+        warnings.warn(f"hash-grid CPU kernels unavailable ({exc}); using the slower pure-PyTorch path", stacklevel=2)
+        _LIB = None
+        return None
+    vp, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    common = [vp, i64, i32, vp, i32, i32, vp, vp, vp, vp, vp, vp, i32, i32]
+    lib.hash_grid_forward.argtypes = common + [vp]
+    lib.hash_grid_backward.argtypes = common + [vp, vp, vp]
+    _LIB = lib
+    return lib
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+class LevelTables:
+    """The per-level constants as contiguous arrays the kernels read."""
+
+    def __init__(self, levels: list[dict]) -> None:
+        self.scales = torch.tensor([L["scale"] for L in levels], dtype=torch.float32)
+        self.res = torch.tensor([L["resolution"] for L in levels], dtype=torch.int32)
+        self.sizes = torch.tensor([L["size"] for L in levels], dtype=torch.int64).to(torch.int32)  # read as uint32
+        self.offsets = torch.tensor([L["offset"] for L in levels], dtype=torch.int64)
+        self.hashed = torch.tensor([int(L["hashed"]) for L in levels], dtype=torch.int32)
+
+
+def _args(x: torch.Tensor, params: torch.Tensor, tables: LevelTables, mask: torch.Tensor, smooth: bool) -> list:
+    n, dim = x.shape
+    return [_ptr(x), n, dim, _ptr(params), params.shape[1], len(tables.scales), _ptr(tables.scales),
+            _ptr(tables.res), _ptr(tables.sizes), _ptr(tables.offsets), _ptr(tables.hashed), _ptr(mask),
+            int(smooth), torch.get_num_threads()]
+
+
+class HashGridFunction(torch.autograd.Function):
+    """Forward and first backward in C. A backward that must itself be differentiated (an Eikonal
+    loss, create_graph=True) goes through `reference(x, params)`, the PyTorch path, instead."""
+
+    @staticmethod
+    def forward(ctx, x, params, tables, mask, smooth, reference):
+        lib = load()
+        x_c, p_c, m_c = x.detach().contiguous().float(), params.detach().contiguous(), mask.contiguous().float()
+        out = torch.empty(x.shape[0], len(tables.scales), params.shape[1], dtype=torch.float32)
+        lib.hash_grid_forward(*_args(x_c, p_c, tables, m_c, smooth), _ptr(out))
+        ctx.save_for_backward(x, params)
+        ctx.tables, ctx.mask, ctx.smooth, ctx.reference = tables, m_c, smooth, reference
+        return out.reshape(x.shape[0], -1)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, params = ctx.saved_tensors
+        need_x, need_p = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if torch.is_grad_enabled():  # create_graph: recompute differentiably through the reference path
+            inputs = [t for t, need in ((x, need_x), (params, need_p)) if need]
+            grads = iter(torch.autograd.grad(ctx.reference(x, params), inputs, grad_out, create_graph=True))
+            return (next(grads) if need_x else None), (next(grads) if need_p else None), None, None, None, None
+        lib = load()
+        x_c, p_c = x.detach().contiguous().float(), params.detach().contiguous()
+        g = grad_out.contiguous().float()
+        grad_p = torch.zeros_like(p_c) if need_p else None
+        grad_x = torch.empty_like(x_c) if need_x else None
+        lib.hash_grid_backward(*_args(x_c, p_c, ctx.tables, ctx.mask, ctx.smooth), _ptr(g), _ptr(grad_p), _ptr(grad_x))
+        return grad_x, grad_p, None, None, None, None
