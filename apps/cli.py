@@ -111,6 +111,26 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def cmd_fit_image(args: argparse.Namespace) -> None:
+    import imageio.v2 as imageio
+    import numpy as np
+
+    from fields.field import build_field, resolve_spec
+    from fields.fit_image import fit_image
+    from fields.images import load_image, resize
+
+    img = load_image(Path(args.image))[..., :3]
+    h, w = img.shape[:2]
+    if args.max_size and max(h, w) > args.max_size:
+        s = args.max_size / max(h, w)
+        img = resize(img, (max(1, round(w * s)), max(1, round(h * s))))
+    field = build_field(resolve_spec(args.field, args.cam), 2, 3)
+    fit = fit_image(field, img, args.steps, lr=args.lr, batch=args.batch, seed=args.seed)
+    out = args.output or Path(args.image).with_name(Path(args.image).stem + f"_{args.field}{'_cam' if args.cam else ''}.png")
+    imageio.imwrite(out, np.round(fit.image * 255).astype(np.uint8))
+    print(f"PSNR {fit.psnr:.2f} dB  {fit.seconds:.1f} s  {fit.parameters:,} parameters  -> {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="fields", description="Photos to a 3-D model: poses, a neural field, a mesh.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -150,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--size", type=int, help="longer side in pixels")
     v.add_argument("-o", "--output", type=Path)
     v.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("fit", help="fit a coordinate network to a signal")
+    fsub = p.add_subparsers(dest="what", required=True)
+    f = fsub.add_parser("image", help="fit an image; prints PSNR, seconds and parameters")
+    f.add_argument("image", type=Path)
+    f.add_argument("--field", default="hash", help="hash, dense, triplane, fourier, pe or rbf (default hash)")
+    f.add_argument("--cam", action="store_true", help="Coordinate-Aware Modulation on the MLP decoder")
+    f.add_argument("--steps", type=int, default=300)
+    f.add_argument("--lr", type=float, default=1e-3, help="decoder learning rate; feature grids use 10x")
+    f.add_argument("--batch", type=int, help="pixels per step (default: the whole image)")
+    f.add_argument("--max-size", type=int, default=256, help="shrink the image to this longer side first")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("-o", "--output", type=Path, help="PNG of the reconstruction")
+    f.set_defaults(func=cmd_fit_image)
 
     p = sub.add_parser("eval", help="evaluate against a reference")
     esub = p.add_subparsers(dest="what", required=True)
