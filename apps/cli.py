@@ -124,11 +124,36 @@ def cmd_fit_image(args: argparse.Namespace) -> None:
     if args.max_size and max(h, w) > args.max_size:
         s = args.max_size / max(h, w)
         img = resize(img, (max(1, round(w * s)), max(1, round(h * s))))
-    field = build_field(resolve_spec(args.field, args.cam), 2, 3)
+    spec = resolve_spec(args.field, args.cam)
+    if args.fresh:
+        spec = fresh_spec(spec, img)
+    field = build_field(spec, 2, 3)
     fit = fit_image(field, img, args.steps, lr=args.lr, batch=args.batch, seed=args.seed)
     out = args.output or Path(args.image).with_name(Path(args.image).stem + f"_{args.field}{'_cam' if args.cam else ''}.png")
     imageio.imwrite(out, np.round(fit.image * 255).astype(np.uint8))
     print(f"PSNR {fit.psnr:.2f} dB  {fit.seconds:.1f} s  {fit.parameters:,} parameters  -> {out}")
+
+
+FRESH_CANDIDATES = {"fourier": ("sigma", [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]),
+                    "hash": ("finest_resolution", [32, 64, 128, 256, 512, 1024, 2048])}
+
+
+def fresh_spec(spec: dict, img) -> dict:
+    """The spec with its frequency hyperparameter chosen by FreSh against the image."""
+    import time
+
+    from fields.fresh import fourier_sigma_maker, fresh_select, hash_finest_maker
+
+    kind = spec["encoding"]["type"]
+    if kind not in FRESH_CANDIDATES:
+        raise FieldsError(f"--fresh tunes fourier (sigma) or hash (finest resolution) encodings, not {kind}")
+    key, candidates = FRESH_CANDIDATES[kind]
+    maker = fourier_sigma_maker if kind == "fourier" else hash_finest_maker
+    t0 = time.perf_counter()
+    choice = fresh_select(img, candidates, maker(spec, 2, 3))
+    spec["encoding"][key] = choice.value if kind == "fourier" else int(choice.value)
+    print(f"FreSh: {key} = {choice.value} ({time.perf_counter() - t0:.1f} s)")
+    return spec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("image", type=Path)
     f.add_argument("--field", default="hash", help="hash, dense, triplane, fourier, pe or rbf (default hash)")
     f.add_argument("--cam", action="store_true", help="Coordinate-Aware Modulation on the MLP decoder")
+    f.add_argument("--fresh", action="store_true", help="choose the encoding's frequency with FreSh first")
     f.add_argument("--steps", type=int, default=300)
     f.add_argument("--lr", type=float, default=1e-3, help="decoder learning rate; feature grids use 10x")
     f.add_argument("--batch", type=int, help="pixels per step (default: the whole image)")
@@ -210,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
+        sys.stderr.close()
+        return 141
     return 0
 
 

@@ -18,6 +18,7 @@ class ImageFit:
     psnr: float
     seconds: float
     parameters: int
+    psnr_at: dict[int, tuple[float, float]]  # step -> (PSNR on every pixel, training seconds so far)
 
 
 def pixel_coordinates(height: int, width: int) -> torch.Tensor:
@@ -31,22 +32,31 @@ def psnr(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> 
     return -10.0 * math.log10(max(mse, 1e-12))
 
 
+@torch.no_grad()
+def render(field: Field, coords: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    return torch.cat([field(coords[s : s + chunk]) for s in range(0, coords.shape[0], chunk)]).clamp(0.0, 1.0)
+
+
 def fit_image(field: Field, image: np.ndarray, steps: int, lr: float = 1e-3, batch: int | None = None,
-              seed: int = 0) -> ImageFit:
-    """Adam on the MSE of random pixel batches (the whole image when batch is None); PSNR on every pixel."""
+              seed: int = 0, report_at: tuple[int, ...] = ()) -> ImageFit:
+    """Adam on the MSE of random pixel batches (the whole image when batch is None); PSNR on every pixel,
+    also after each step count in report_at (evaluation time is not counted as training time)."""
     torch.manual_seed(seed)
     h, w, c = image.shape
     coords = pixel_coordinates(h, w)
     target = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).reshape(-1, c)
     opt = torch.optim.Adam(field.param_groups(lr), betas=(0.9, 0.99), eps=1e-15)
-    t0 = time.perf_counter()
-    for _ in range(steps):
+    seconds, psnr_at = 0.0, {}
+    for step in range(1, steps + 1):
+        t0 = time.perf_counter()
         idx = torch.randint(0, coords.shape[0], (batch,)) if batch else slice(None)
         loss = ((field(coords[idx]) - target[idx]) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    seconds = time.perf_counter() - t0
-    with torch.no_grad():
-        out = torch.cat([field(coords[s : s + 65536]) for s in range(0, coords.shape[0], 65536)]).clamp(0.0, 1.0)
-    return ImageFit(out.reshape(h, w, c).numpy(), psnr(out, target), seconds, sum(p.numel() for p in field.parameters()))
+        seconds += time.perf_counter() - t0
+        if step in report_at:
+            psnr_at[step] = (psnr(render(field, coords), target), seconds)
+    out = render(field, coords)
+    return ImageFit(out.reshape(h, w, c).numpy(), psnr(out, target), seconds, sum(p.numel() for p in field.parameters()),
+                    psnr_at)

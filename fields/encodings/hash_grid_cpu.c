@@ -45,6 +45,20 @@ static inline void locate(const float *xi, int dim, float scale, int smooth, int
     }
 }
 
+/* corner c of the cell: its row in the parameter array (times F), its weight, and per-axis weights */
+static inline __attribute__((always_inline)) int64_t corner_row(int c, int dim, const int32_t *base, const float *frac, uint32_t res, uint32_t size,
+                                 int hashed, int64_t offset, int F, float *wk, float *w) {
+    uint32_t cc[3];
+    *w = 1.0f;
+    for (int k = 0; k < dim; ++k) {
+        int bit = (c >> k) & 1;
+        cc[k] = (uint32_t)(base[k] + bit);
+        wk[k] = bit ? frac[k] : 1.0f - frac[k];
+        *w *= wk[k];
+    }
+    return ((int64_t)corner_index(cc, dim, res, size, hashed) + offset) * F;
+}
+
 void hash_grid_forward(const float *x, int64_t n, int dim, const float *params, int F, int L, const float *scales,
                        const int32_t *res, const uint32_t *sizes, const int64_t *offsets, const int32_t *hashed,
                        const float *mask, int smooth, int threads, float *out) {
@@ -57,14 +71,8 @@ void hash_grid_forward(const float *x, int64_t n, int dim, const float *params, 
             float frac[3], dfrac[3], acc[MAX_F] = {0};
             locate(xi, dim, scales[l], smooth, base, frac, dfrac);
             for (int c = 0; c < (1 << dim); ++c) {
-                uint32_t cc[3];
-                float w = 1.0f;
-                for (int k = 0; k < dim; ++k) {
-                    int bit = (c >> k) & 1;
-                    cc[k] = (uint32_t)(base[k] + bit);
-                    w *= bit ? frac[k] : 1.0f - frac[k];
-                }
-                const float *v = params + ((int64_t)corner_index(cc, dim, (uint32_t)res[l], sizes[l], hashed[l]) + offsets[l]) * F;
+                float wk[3], w;
+                const float *v = params + corner_row(c, dim, base, frac, (uint32_t)res[l], sizes[l], hashed[l], offsets[l], F, wk, &w);
                 for (int f = 0; f < F; ++f) acc[f] += w * v[f];
             }
             float *o = out + (i * L + l) * F;
@@ -101,16 +109,8 @@ void hash_grid_backward(const float *x, int64_t n, int dim, const float *params,
                 float frac[3], dfrac[3];
                 locate(xi, dim, scales[l], smooth, base, frac, dfrac);
                 for (int c = 0; c < (1 << dim); ++c) {
-                    uint32_t cc[3];
-                    float wk[3];
-                    float w = 1.0f;
-                    for (int k = 0; k < dim; ++k) {
-                        int bit = (c >> k) & 1;
-                        cc[k] = (uint32_t)(base[k] + bit);
-                        wk[k] = bit ? frac[k] : 1.0f - frac[k];
-                        w *= wk[k];
-                    }
-                    int64_t row = ((int64_t)corner_index(cc, dim, (uint32_t)res[l], sizes[l], hashed[l]) + offsets[l]) * F;
+                    float wk[3], w;
+                    int64_t row = corner_row(c, dim, base, frac, (uint32_t)res[l], sizes[l], hashed[l], offsets[l], F, wk, &w);
                     if (grad_params)
                         for (int f = 0; f < F; ++f) grad_params[row + f] += w * gl[f];
                     if (gx_t) {
