@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 
 from fields.field import build_field, resolve_spec
 from fields.fit_image import fit_image
+from fields.fresh import fourier_sigma_maker, fresh_select
 from fields.images import load_image, resize
 
 KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "images" / "kodak"
@@ -31,6 +33,8 @@ def main() -> None:
     ap.add_argument("--steps", default="100,300,1000")
     ap.add_argument("--batch", type=int, default=None, help="pixels per step (default: all)")
     ap.add_argument("--only", default="", help="comma-separated row names to run")
+    ap.add_argument("--sweep", default="1,2,5,10,20,50,100", help="Fourier sigmas for the FreSh table ('' skips it)")
+    ap.add_argument("--sweep-steps", type=int, default=300)
     args = ap.parse_args()
     if not KODAK.is_dir():
         sys.exit(f"skipped: {KODAK} is absent")
@@ -55,6 +59,30 @@ def main() -> None:
         cells = " ".join(f"{np.mean([r.psnr_at[s][0] for r in results]):9.2f} {np.mean([r.psnr_at[s][1] for r in results]):7.1f}"
                          for s in steps)
         print(f"{label:20s} {results[0].parameters:9,d} {cells}", flush=True)
+    if args.sweep:
+        fresh_table(images, [float(v) for v in args.sweep.split(",")], args.sweep_steps, args.batch)
+
+
+def fresh_table(images: list[np.ndarray], sigmas: list[float], steps: int, batch: int | None) -> None:
+    """Fourier-MLP PSNR for every sigma against the sigma FreSh picks before training, and FreSh's cost."""
+    spec = resolve_spec("fourier")
+    make = fourier_sigma_maker(spec, 2, 3)
+    print(f"\nFreSh vs the sigma sweep: Fourier-MLP PSNR after {steps} steps")
+    print(f"{'image':8s} " + " ".join(f"{'s=' + format(v, 'g'):>7s}" for v in sigmas) +
+          f" {'best':>7s} {'FreSh':>7s} {'pick':>5s} {'FreSh s':>8s} {'1 run s':>8s}")
+    for i, img in enumerate(images):
+        runs = {}
+        for sigma in sigmas:
+            spec["encoding"]["sigma"] = sigma
+            torch.manual_seed(0)
+            runs[sigma] = fit_image(build_field(spec, 2, 3), img, steps, lr=1e-3, batch=batch)
+        t0 = time.perf_counter()
+        pick = fresh_select(img, sigmas, make).value
+        fresh_s = time.perf_counter() - t0
+        best = max(r.psnr for r in runs.values())
+        one_run = float(np.mean([r.seconds for r in runs.values()]))
+        print(f"{i:8d} " + " ".join(f"{runs[v].psnr:7.2f}" for v in sigmas) +
+              f" {best:7.2f} {runs[pick].psnr:7.2f} {pick:5g} {fresh_s:8.1f} {one_run:8.1f}", flush=True)
 
 
 if __name__ == "__main__":
