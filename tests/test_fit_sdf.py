@@ -1,0 +1,48 @@
+"""SDF fitting on an analytic shape, and the surface metrics on known cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from apps.cli import main
+from fields.field import build_field, resolve_spec
+from fields.fit_sdf import SphereResidualSDF, fit_sdf, unit_box
+from fields.mesh_metrics import surface_distance
+
+
+def test_surface_metrics_of_identical_and_scaled_spheres():
+    a = trimesh.creation.icosphere(subdivisions=4, radius=1.0)
+    same = surface_distance(a, a, n_points=200_000)
+    # two independent samples of one surface: mean spacing ~ 0.5 sqrt(area / n) = 0.11 % of the diagonal
+    assert same.chamfer < 0.002 and same.fscore > 0.9
+    b = trimesh.creation.icosphere(subdivisions=4, radius=1.1)  # 0.1 apart; diagonal 2 sqrt(3)
+    far = surface_distance(b, a, n_points=20000)
+    assert far.chamfer == pytest.approx(0.1 / (2 * np.sqrt(3)), rel=0.05)
+    assert far.fscore == 0.0
+
+
+def test_sphere_residual_starts_as_a_sphere():
+    sdf = SphereResidualSDF(build_field(resolve_spec("triplane"), 3, 1), radius=0.5)
+    x = torch.rand(100, 3) * 2 - 1
+    assert torch.allclose(sdf(x), x.norm(dim=-1) - 0.5, atol=1e-6)
+    mesh = trimesh.creation.box(extents=(2.0, 1.0, 4.0))
+    sim = unit_box(mesh)
+    assert np.allclose(np.abs(sim.apply(mesh.vertices)).max(), 0.8)
+
+
+def test_fitting_moves_the_surface_onto_a_box(tmp_path, capsys):
+    box = trimesh.creation.box(extents=(1.0, 0.6, 0.8))
+    box.export(tmp_path / "box.ply")
+    start = surface_distance(fit_sdf(SphereResidualSDF(build_field(resolve_spec("triplane"), 3, 1)), box, 60,
+                                     max_steps=0, resolution=64).mesh, box, 50_000)
+    assert main(["fit", "sdf", str(tmp_path / "box.ply"), "--field", "triplane", "--steps", "300", "--seconds", "60",
+                 "--resolution", "64", "-o", str(tmp_path / "out.ply")]) == 0
+    chamfer = float(capsys.readouterr().out.split()[1]) / 100.0
+    assert chamfer < 0.5 * start.chamfer
+    fitted = trimesh.load(tmp_path / "out.ply")
+    assert np.allclose(fitted.bounds[:, 0], [-0.5, 0.5], atol=0.05)  # the long axis is found first
+    (tmp_path / "bad.obj").write_text("not a mesh")
+    assert main(["fit", "sdf", str(tmp_path / "bad.obj")]) == 2
