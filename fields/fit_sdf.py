@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import trimesh
-from skimage.measure import marching_cubes
 from torch import nn
 
 from fields.field import Field
+from fields.mesh_export import zero_level_set
 from fields.scene import Similarity
+from fields.volume import evaluate_on_grid
 
 
 class SphereResidualSDF(nn.Module):
@@ -90,14 +91,9 @@ def fit_sdf(sdf: SphereResidualSDF, mesh: trimesh.Trimesh, seconds: float, max_s
     return SDFFit(extract(sdf, sim, resolution), trained, step)
 
 
-@torch.no_grad()
-def extract(sdf: nn.Module, sim: Similarity, resolution: int, chunk: int = 65536) -> trimesh.Trimesh:
-    """Marching cubes on [-1, 1]^3 (one grid, evaluated in chunks), mapped back by sim's inverse."""
-    axis = torch.linspace(-1.0, 1.0, resolution)
-    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-    vol = torch.cat([sdf(grid[s : s + chunk]) for s in range(0, grid.shape[0], chunk)])
-    vol = vol.reshape(resolution, resolution, resolution).numpy()
-    if vol.min() >= 0 or vol.max() <= 0:
+def extract(sdf: nn.Module, sim: Similarity, resolution: int) -> trimesh.Trimesh:
+    """Marching cubes on [-1, 1]^3, mapped back by sim's inverse (empty when there is no surface)."""
+    surface = zero_level_set(evaluate_on_grid(sdf, resolution).numpy())
+    if surface is None:
         return trimesh.Trimesh()
-    verts, faces, _, _ = marching_cubes(vol, 0.0, spacing=(2.0 / (resolution - 1),) * 3, gradient_direction="ascent")
-    return trimesh.Trimesh(sim.inverse().apply(verts - 1.0), faces, process=False)
+    return trimesh.Trimesh(sim.inverse().apply(surface[0]), surface[1], process=False)

@@ -14,28 +14,32 @@ from fields.errors import FieldsError
 from fields.neus import NeuSModel
 from fields.mesh_cleanup import clean_mesh
 from fields.scene import Scene
+from fields.volume import evaluate_on_grid
 
 MESH_FORMATS = ("ply", "obj", "glb")
 
 
-@torch.no_grad()
-def sdf_grid(model: NeuSModel, resolution: int, chunk: int = 65536) -> tuple[np.ndarray, float]:
+def sdf_grid(model: NeuSModel, resolution: int) -> tuple[np.ndarray, float]:
     """SDF on a resolution^3 grid over [-1, 1]^3 (outside the unit sphere forced positive) and its spacing."""
     device = next(model.parameters()).device
-    axis = torch.linspace(-1.0, 1.0, resolution)
-    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-    out = torch.empty(grid.shape[0])
-    for s in range(0, grid.shape[0], chunk):
-        x = grid[s : s + chunk].to(device)
-        out[s : s + chunk] = torch.maximum(model.sdf.sdf(x), x.norm(dim=-1) - 1.0).cpu()
-    return out.reshape(resolution, resolution, resolution).numpy(), 2.0 / (resolution - 1)
+    vol = evaluate_on_grid(lambda x: torch.maximum(model.sdf.sdf(x), x.norm(dim=-1) - 1.0), resolution, device)
+    return vol.numpy(), 2.0 / (resolution - 1)
 
 
 def extract_mesh(model: NeuSModel, resolution: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Vertices (normalised frame) and faces, outward-facing, of the SDF's zero level set."""
-    vol, spacing = sdf_grid(model, resolution)
-    if vol.min() >= 0.0 or vol.max() <= 0.0:
+    vol, _ = sdf_grid(model, resolution)
+    surface = zero_level_set(vol)
+    if surface is None:
         raise FieldsError("the field has no surface inside the unit sphere (training may have failed)")
+    return surface
+
+
+def zero_level_set(vol: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Outward-facing marching-cubes mesh (vertices in [-1, 1]^3, faces) of a grid from evaluate_on_grid."""
+    if vol.min() >= 0.0 or vol.max() <= 0.0:
+        return None
+    spacing = 2.0 / (vol.shape[0] - 1)
     verts, faces, _, _ = marching_cubes(vol, 0.0, spacing=(spacing,) * 3, gradient_direction="ascent")
     return verts - 1.0, faces
 

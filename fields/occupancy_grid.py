@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from fields.volume import evaluate_on_grid
+
 
 class OccupancyGrid:
     def __init__(self, sdf: torch.Tensor, band: float) -> None:
@@ -22,12 +24,9 @@ class OccupancyGrid:
     @staticmethod
     @torch.no_grad()
     def from_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], res: int = 64, device: str | torch.device = "cpu",
-                 band_voxels: float = 2.0, chunk: int = 65536) -> "OccupancyGrid":
-        axis = torch.linspace(-1.0, 1.0, res, device=device)
-        pts = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-        vals = torch.cat([sdf_fn(pts[s : s + chunk]) for s in range(0, pts.shape[0], chunk)])
+                 band_voxels: float = 2.0) -> "OccupancyGrid":
         voxel = 2.0 / (res - 1)
-        return OccupancyGrid(vals.reshape(res, res, res), band_voxels * voxel * 3**0.5)
+        return OccupancyGrid(evaluate_on_grid(sdf_fn, res, device).to(device), band_voxels * voxel * 3**0.5)
 
     def coarse_sdf(self, x: torch.Tensor) -> torch.Tensor:
         """Trilinear SDF from the grid at points x (N, 3) in [-1, 1]^3."""
