@@ -137,8 +137,8 @@ def cmd_fit_image(args: argparse.Namespace) -> None:
 def cmd_fit_sdf(args: argparse.Namespace) -> None:
     import trimesh
 
-    from fields.field import build_field, resolve_spec
-    from fields.fit_sdf import SphereResidualSDF, fit_sdf
+    from fields.field import build_field
+    from fields.fit_sdf import SphereResidualSDF, fit_sdf, sdf_spec
     from fields.mesh_metrics import surface_distance
 
     try:
@@ -147,10 +147,7 @@ def cmd_fit_sdf(args: argparse.Namespace) -> None:
         raise FieldsError(f"cannot read mesh {args.mesh}: {exc}") from None
     if len(getattr(mesh, "faces", [])) == 0:
         raise FieldsError(f"{args.mesh}: no triangles")
-    spec = resolve_spec(args.field)
-    if spec["encoding"]["type"] == "hash":  # a smaller table than the image preset: 3-D, CPU
-        spec["encoding"].update(n_levels=8, log2_hashmap_size=16, finest_resolution=256)
-    sdf = SphereResidualSDF(build_field(spec, 3, 1))
+    sdf = SphereResidualSDF(build_field(sdf_spec(args.field), 3, 1))
     fit = fit_sdf(sdf, mesh, args.seconds, max_steps=args.steps or 10**9, batch=args.batch, lr=args.lr,
                   resolution=args.resolution, seed=args.seed)
     if len(fit.mesh.faces) == 0:

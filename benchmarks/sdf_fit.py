@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 import trimesh
 
-from fields.field import build_field, resolve_spec
-from fields.fit_sdf import SphereResidualSDF, fit_sdf
+from fields.field import build_field
+from fields.fit_sdf import SphereResidualSDF, fit_sdf, sdf_spec
 from fields.mesh_metrics import surface_distance
 
 MESHES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "meshes"
@@ -34,11 +34,8 @@ def main() -> None:
     for name in args.meshes.split(","):
         mesh = trimesh.load(MESHES / f"{name}.obj", force="mesh", process=False)
         for field in args.fields.split(","):
-            spec = resolve_spec(field)
-            if spec["encoding"]["type"] == "hash":
-                spec["encoding"].update(n_levels=8, log2_hashmap_size=16, finest_resolution=256)
             torch.manual_seed(0)
-            fit = fit_sdf(SphereResidualSDF(build_field(spec, 3, 1)), mesh, args.seconds, batch=2048)
+            fit = fit_sdf(SphereResidualSDF(build_field(sdf_spec(field), 3, 1)), mesh, args.seconds, batch=2048)
             rep = surface_distance(fit.mesh, mesh) if len(fit.mesh.faces) else None
             cells = f"{100 * rep.chamfer:10.3f} {rep.fscore:7.3f}" if rep else f"{'no surface':>10s} {'-':>7s}"
             print(f"{name:10s} {field:9s} {fit.steps:6d} {fit.seconds:8.1f} {cells}", flush=True)

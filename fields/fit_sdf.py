@@ -16,10 +16,18 @@ import torch
 import trimesh
 from torch import nn
 
-from fields.field import Field
+from fields.field import Field, resolve_spec
 from fields.mesh_export import zero_level_set
 from fields.scene import Similarity
 from fields.volume import evaluate_on_grid
+
+
+def sdf_spec(name: str) -> dict:
+    """The named field spec for 3-D SDF fitting: the hash grid gets a smaller table than the image preset."""
+    spec = resolve_spec(name)
+    if spec["encoding"]["type"] == "hash":
+        spec["encoding"].update(n_levels=8, log2_hashmap_size=16, finest_resolution=256)
+    return spec
 
 
 class SphereResidualSDF(nn.Module):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from fields.fit_image import pixel_coordinates
 from fields.fresh import fourier_sigma_maker, fresh_select, spectrum, wasserstein_1d
