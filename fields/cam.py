@@ -32,7 +32,10 @@ class CAMMLP(nn.Module):
         self.betas = nn.ParameterList(nn.Parameter(torch.zeros(cells, channels)) for _ in range(depth))
 
     def forward(self, h: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        c = coords[:, self.coord_dims]
+        # one interpolation for every layer's gamma and beta (they share the grid and the weights)
+        table = torch.cat([torch.cat([g, b], dim=-1) for g, b in zip(self.gammas, self.betas)], dim=-1)
+        mod = grid_interpolate(table, coords[:, self.coord_dims], self.res)
+        ch = self.gammas[0].shape[1]
         last = len(self.mlp.linears) - 1
         for i, lin in enumerate(self.mlp.linears):
             h = lin(h)
@@ -40,9 +43,11 @@ class CAMMLP(nn.Module):
                 break
             if self.normalise:
                 h = (h - h.mean(-1, keepdim=True)) / torch.sqrt(h.var(-1, unbiased=False, keepdim=True) + 1e-5)
-            gamma = grid_interpolate(self.gammas[i], c, self.res).repeat_interleave(self.repeat, dim=-1)
-            beta = grid_interpolate(self.betas[i], c, self.res).repeat_interleave(self.repeat, dim=-1)
-            h = h * gamma + beta
+            gamma, beta = mod[:, 2 * i * ch : (2 * i + 1) * ch], mod[:, (2 * i + 1) * ch : (2 * i + 2) * ch]
+            if ch == 1:
+                h = torch.addcmul(beta, h, gamma)
+            else:
+                h = h * gamma.repeat_interleave(self.repeat, dim=-1) + beta.repeat_interleave(self.repeat, dim=-1)
             h = self.mlp.act(h)
         return h
 

@@ -38,7 +38,7 @@ FIELD_SPECS: dict[str, dict] = {
                  "decoder": {"type": "mlp", "hidden": 64, "depth": 2}},
     "rbf": {"encoding": {"type": "dense", "n_levels": 4, "n_features": 8, "base_resolution": 16,
                          "finest_resolution": 128, "init_scale": 0.5},
-            "decoder": {"type": "rbf", "n_units": 64}},
+            "decoder": {"type": "rbf", "n_units": 48, "centre_scale": 0.5}},
 }
 
 

@@ -5,6 +5,12 @@ Spectrum of an image-like signal (H, W, C): |FFT2| summed over channels, non-neg
 summed along equal-frequency diagonals (i + j = k), the DC bin dropped, the first `bins` bins kept,
 normalised to sum 1. Distance: 1-D Wasserstein (the L1 distance between cumulative sums).
 For each candidate, the distance is averaged over `inits` random initialisations; the smallest wins.
+
+As in the paper, target and outputs are compared on a square grid (the target resized to it). The
+paper crops the spectrum to 128 bins at 512 px; at the few hundred pixels we fit on a CPU, the
+crop must reach further (3/4 of the side, nearly the whole diagonal range) or it favours low
+frequencies (measured on Kodak: benchmarks/RESULTS.md). The untrained networks are evaluated on
+side^2 points, `inits` times per candidate: that is the cost.
 """
 
 from __future__ import annotations
@@ -50,16 +56,19 @@ def untrained_output(field: Field, coords: torch.Tensor, shape: tuple[int, int])
 
 
 def fresh_select(target: np.ndarray, candidates: list[float], make_field: Callable[[float, int], Field],
-                 inits: int = 10, bins: int = 64) -> FreshChoice:
+                 inits: int = 3, probe_size: int = 256, bins: int | None = None) -> FreshChoice:
     """The candidate whose untrained outputs' spectrum is closest to the target's."""
     from fields.fit_image import pixel_coordinates
+    from fields.images import resize
 
-    h, w = target.shape[:2]
-    coords = pixel_coordinates(h, w)
-    ref = spectrum(target, bins)
+    side = min(probe_size, *target.shape[:2])
+    bins = bins or max(3 * side // 4, 4)
+    square = target if target.shape[:2] == (side, side) else resize(target, (side, side))
+    coords = pixel_coordinates(side, side)
+    ref = spectrum(square, bins)
     distances = {}
     for value in candidates:
-        d = [wasserstein_1d(spectrum(untrained_output(make_field(value, seed), coords, (h, w)), bins), ref)
+        d = [wasserstein_1d(spectrum(untrained_output(make_field(value, seed), coords, (side, side)), bins), ref)
              for seed in range(inits)]
         distances[value] = float(np.mean(d))
     return FreshChoice(min(distances, key=distances.get), distances)

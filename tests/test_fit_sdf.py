@@ -9,7 +9,7 @@ import trimesh
 
 from apps.cli import main
 from fields.field import build_field, resolve_spec
-from fields.fit_sdf import SphereResidualSDF, fit_sdf, unit_box
+from fields.fit_sdf import SphereResidualSDF, SurfaceSamples, fit_sdf, unit_box
 from fields.mesh_metrics import surface_distance
 
 
@@ -31,6 +31,19 @@ def test_sphere_residual_starts_as_a_sphere():
     mesh = trimesh.creation.box(extents=(2.0, 1.0, 4.0))
     sim = unit_box(mesh)
     assert np.allclose(np.abs(sim.apply(mesh.vertices)).max(), 0.8)
+
+
+def test_signed_distance_to_surface_samples_matches_a_sphere():
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=1.0)
+    sim = unit_box(sphere)  # radius 0.8 in the unit box
+    samples = SurfaceSamples(sphere, sim, n=100_000)
+    x = torch.rand(4000, 3) * 2 - 1  # inside and outside, near (fine search) and far (coarse subset)
+    exact = x.norm(dim=-1) - 0.8
+    got = samples.signed_distance(x)
+    near = exact.abs() < 0.1
+    assert (got[near] - exact[near]).abs().max() < 0.01  # the sample spacing
+    assert (got[~near] - exact[~near]).abs().max() < 0.05  # the coarse subset's spacing
+    assert torch.equal(torch.sign(got[exact.abs() > 0.01]), torch.sign(exact[exact.abs() > 0.01]))
 
 
 def test_fitting_moves_the_surface_onto_a_box(tmp_path, capsys):

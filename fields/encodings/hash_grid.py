@@ -5,6 +5,10 @@ A level whose resolution^d fits its table is indexed densely (x0 + x1*res + x2*r
 xor of coordinates times (1, 2654435761, 805459861) in uint32; both modulo the level's table size.
 Parameters: level by level, entries with interleaved features, initialised U(-1e-4, 1e-4).
 Everything is differentiable twice (an Eikonal loss needs d/dx of the features).
+
+Backends: on CUDA with `tinycudann` importable, tcnn's own HashGrid runs on this module's parameter
+tensor (the layouts are identical, so a checkpoint loads in either backend); elsewhere the C
+kernels on the CPU, and the PyTorch reference path on anything else.
 """
 
 from __future__ import annotations
@@ -66,7 +70,10 @@ class HashGrid(nn.Module):
         self.register_buffer("corners", corners, persistent=False)
         self.register_buffer("level_mask", torch.ones(n_levels), persistent=False)
         self.use_kernels = True  # the C kernels on CPU when they build; the reference path otherwise
+        self.use_tcnn = True  # tiny-cuda-nn on CUDA when importable
         self._tables: hash_grid_kernels.LevelTables | None = None
+        self._tcnn: nn.Module | None | bool = False  # False: not tried yet
+        self._base_resolution, self._log2_size = base_resolution, log2_hashmap_size
 
     @property
     def out_dim(self) -> int:
@@ -80,7 +87,37 @@ class HashGrid(nn.Module):
         w = frac[:, None, :] * c[None] + (1.0 - frac[:, None, :]) * (1.0 - c[None])
         return w.prod(-1)
 
+    def tcnn_config(self) -> dict:
+        """This encoding as a tiny-cuda-nn encoding config."""
+        return {"otype": "HashGrid", "n_levels": self.n_levels, "n_features_per_level": self.n_features,
+                "log2_hashmap_size": self._log2_size, "base_resolution": self._base_resolution,
+                "per_level_scale": self.per_level_scale,
+                "interpolation": "Smoothstep" if self.interpolation == "smoothstep" else "Linear"}
+
+    def _tcnn_module(self) -> nn.Module | None:
+        """tcnn.Encoding with this layout, or None (not importable, or its parameter count differs)."""
+        if self._tcnn is False:
+            enc = None
+            try:
+                import tinycudann as tcnn
+
+                enc = tcnn.Encoding(self.dim, self.tcnn_config(), dtype=torch.float32)
+                enc = enc.to(self.params.device) if enc.params.numel() == self.params.numel() else None
+            except Exception:  # not installed, no CUDA build, or an API change: the PyTorch path runs
+                enc = None
+            # kept out of the module tree: the state dict holds only `params`, the same in every backend
+            object.__setattr__(self, "_tcnn", enc)
+        return self._tcnn
+
+    def _forward_tcnn(self, x: torch.Tensor, enc: nn.Module) -> torch.Tensor:
+        # tcnn reads its `params` at call time; point it at ours (a view keeps the autograd link)
+        enc._parameters["params"] = self.params.reshape(-1)
+        out = enc(x.float().contiguous()).float().reshape(x.shape[0], self.n_levels, self.n_features)
+        return (out * self.level_mask[None, :, None]).reshape(x.shape[0], -1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_tcnn and x.is_cuda and (enc := self._tcnn_module()) is not None:
+            return self._forward_tcnn(x, enc)
         if self.use_kernels and x.device.type == "cpu" and self.params.dtype == torch.float32 and self.n_features <= 8 \
                 and hash_grid_kernels.load() is not None:
             if self._tables is None:

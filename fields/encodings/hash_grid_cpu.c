@@ -136,3 +136,99 @@ void hash_grid_backward(const float *x, int64_t n, int dim, const float *params,
         free(gx_all);
     }
 }
+
+/* The backward's own backward, for losses on d out / d x (Eikonal). With gg = grad of the loss with
+ * respect to grad_x (n, dim) and dw_c = d w_c / d x, the first backward computed
+ *   grad_x = sum_c dw_c (g . theta_c),   grad_params[c] += w_c g.
+ * Differentiating grad_x (the only output a loss reads) gives
+ *   d/dg:      grad_g[f]       = sum_c (gg . dw_c) theta_c[f]
+ *   d/dtheta:  grad_params2[c] += (gg . dw_c) g
+ *   d/dx:      grad_x2[m]      = sum_c sum_k gg_k (d dw_c[k] / d x_m) (g . theta_c)
+ * Any output may be NULL. Threads split the levels as in the backward. */
+void hash_grid_backward_backward(const float *x, int64_t n, int dim, const float *params, int F, int L,
+                                 const float *scales, const int32_t *res, const uint32_t *sizes,
+                                 const int64_t *offsets, const int32_t *hashed, const float *mask, int smooth,
+                                 int threads, const float *grad_out, const float *gg, float *grad_g,
+                                 float *grad_params, float *grad_x2) {
+    if (threads < 1) threads = 1;
+    float *gx_all = NULL;
+    if (grad_x2) {
+        gx_all = (float *)calloc((size_t)threads * (size_t)n * (size_t)dim, sizeof(float));
+        if (!gx_all) return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        float *gx_t = gx_all ? gx_all + (size_t)omp_get_thread_num() * (size_t)n * (size_t)dim : NULL;
+#pragma omp for schedule(dynamic, 1)
+        for (int l = 0; l < L; ++l) {
+            for (int64_t i = 0; i < n; ++i) {
+                float *gg_out = grad_g ? grad_g + (i * L + l) * F : NULL;
+                if (mask[l] == 0.0f) {
+                    if (gg_out)
+                        for (int f = 0; f < F; ++f) gg_out[f] = 0.0f;
+                    continue;
+                }
+                const float *xi = x + i * dim, *ggi = gg + i * dim;
+                const float *g = grad_out + (i * L + l) * F;
+                float gl[MAX_F], acc[MAX_F] = {0};
+                for (int f = 0; f < F; ++f) gl[f] = g[f] * mask[l];
+                int32_t base[3];
+                float frac[3], dfrac[3], d2frac[3];
+                locate(xi, dim, scales[l], smooth, base, frac, dfrac);
+                for (int k = 0; k < dim; ++k) {
+                    float f = xi[k] * scales[l] + 0.5f;
+                    f -= floorf(f);
+                    d2frac[k] = smooth ? 6.0f * (1.0f - 2.0f * f) * scales[l] * scales[l] : 0.0f;
+                }
+                for (int c = 0; c < (1 << dim); ++c) {
+                    float wk[3], w, dw[3], sgn[3];
+                    int64_t row = corner_row(c, dim, base, frac, (uint32_t)res[l], sizes[l], hashed[l], offsets[l], F, wk, &w);
+                    float ggdw = 0.0f;
+                    for (int k = 0; k < dim; ++k) {
+                        sgn[k] = (c >> k) & 1 ? 1.0f : -1.0f;
+                        float d = sgn[k] * dfrac[k] * scales[l];
+                        for (int j = 0; j < dim; ++j)
+                            if (j != k) d *= wk[j];
+                        dw[k] = d;
+                        ggdw += ggi[k] * d;
+                    }
+                    const float *v = params + row;
+                    for (int f = 0; f < F; ++f) acc[f] += ggdw * v[f];
+                    if (grad_params)
+                        for (int f = 0; f < F; ++f) grad_params[row + f] += ggdw * gl[f];
+                    if (gx_t) {
+                        float dot = 0.0f;
+                        for (int f = 0; f < F; ++f) dot += gl[f] * v[f];
+                        for (int m = 0; m < dim; ++m) {
+                            float h = 0.0f;
+                            for (int k = 0; k < dim; ++k) {
+                                float d2;
+                                if (k == m) {
+                                    d2 = sgn[k] * d2frac[k];
+                                    for (int j = 0; j < dim; ++j)
+                                        if (j != k) d2 *= wk[j];
+                                } else {
+                                    d2 = sgn[k] * dfrac[k] * scales[l] * sgn[m] * dfrac[m] * scales[l];
+                                    for (int j = 0; j < dim; ++j)
+                                        if (j != k && j != m) d2 *= wk[j];
+                                }
+                                h += ggi[k] * d2;
+                            }
+                            gx_t[i * dim + m] += h * dot;
+                        }
+                    }
+                }
+                if (gg_out)
+                    for (int f = 0; f < F; ++f) gg_out[f] = acc[f] * mask[l];
+            }
+        }
+    }
+    if (grad_x2) {
+        for (int64_t i = 0; i < n * dim; ++i) {
+            float sum = 0.0f;
+            for (int t = 0; t < threads; ++t) sum += gx_all[(size_t)t * (size_t)n * (size_t)dim + i];
+            grad_x2[i] = sum;
+        }
+        free(gx_all);
+    }
+}

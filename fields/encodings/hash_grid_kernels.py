@@ -61,6 +61,7 @@ def load() -> ctypes.CDLL | None:
     common = [vp, i64, i32, vp, i32, i32, vp, vp, vp, vp, vp, vp, i32, i32]
     lib.hash_grid_forward.argtypes = common + [vp]
     lib.hash_grid_backward.argtypes = common + [vp, vp, vp]
+    lib.hash_grid_backward_backward.argtypes = common + [vp, vp, vp, vp, vp]
     _LIB = lib
     return lib
 
@@ -88,8 +89,7 @@ def _args(x: torch.Tensor, params: torch.Tensor, tables: LevelTables, mask: torc
 
 
 class HashGridFunction(torch.autograd.Function):
-    """Forward and first backward in C. A backward that must itself be differentiated (an Eikonal
-    loss, create_graph=True) goes through `reference(x, params)`, the PyTorch path, instead."""
+    """Forward in C; the backward is HashGridBackward, itself differentiable (for an Eikonal loss)."""
 
     @staticmethod
     def forward(ctx, x, params, tables, mask, smooth, reference):
@@ -104,15 +104,55 @@ class HashGridFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, params = ctx.saved_tensors
-        need_x, need_p = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        if torch.is_grad_enabled():  # create_graph: recompute differentiably through the reference path
-            inputs = [t for t, need in ((x, need_x), (params, need_p)) if need]
-            grads = iter(torch.autograd.grad(ctx.reference(x, params), inputs, grad_out, create_graph=True))
-            return (next(grads) if need_x else None), (next(grads) if need_p else None), None, None, None, None
+        grad_x, grad_p = HashGridBackward.apply(grad_out, x, params, ctx.tables, ctx.mask, ctx.smooth, ctx.reference,
+                                                ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        return grad_x, grad_p, None, None, None, None
+
+
+class HashGridBackward(torch.autograd.Function):
+    """(grad_out, x, params) -> (d/dx, d/dparams) in C, and its own backward in C for losses on d/dx.
+
+    A loss on the parameter gradient itself (never needed in training) goes through the PyTorch
+    reference path instead."""
+
+    @staticmethod
+    def forward(ctx, grad_out, x, params, tables, mask, smooth, reference, need_x, need_p):
         lib = load()
         x_c, p_c = x.detach().contiguous().float(), params.detach().contiguous()
-        g = grad_out.contiguous().float()
+        g = grad_out.detach().contiguous().float()
         grad_p = torch.zeros_like(p_c) if need_p else None
         grad_x = torch.empty_like(x_c) if need_x else None
-        lib.hash_grid_backward(*_args(x_c, p_c, ctx.tables, ctx.mask, ctx.smooth), _ptr(g), _ptr(grad_p), _ptr(grad_x))
-        return grad_x, grad_p, None, None, None, None
+        lib.hash_grid_backward(*_args(x_c, p_c, tables, mask, smooth), _ptr(g), _ptr(grad_p), _ptr(grad_x))
+        ctx.save_for_backward(grad_out, x, params)
+        ctx.tables, ctx.mask, ctx.smooth, ctx.reference = tables, mask, smooth, reference
+        return grad_x, grad_p
+
+    @staticmethod
+    def backward(ctx, gg_x, gg_p):
+        grad_out, x, params = ctx.saved_tensors
+        need_g, need_x, need_p = ctx.needs_input_grad[:3]
+        if gg_p is not None and bool(gg_p.any()) or torch.is_grad_enabled():
+            return _reference_double_backward(ctx, gg_x, gg_p) + (None,) * 6
+        out = [None, None, None]
+        if gg_x is not None and (need_g or need_x or need_p):
+            lib = load()
+            x_c, p_c = x.detach().contiguous().float(), params.detach().contiguous()
+            g = grad_out.detach().contiguous().float()
+            out = [torch.empty_like(g) if need_g else None, torch.empty_like(x_c) if need_x else None,
+                   torch.zeros_like(p_c) if need_p else None]
+            lib.hash_grid_backward_backward(*_args(x_c, p_c, ctx.tables, ctx.mask, ctx.smooth), _ptr(g),
+                                            _ptr(gg_x.contiguous().float()), _ptr(out[0]), _ptr(out[2]), _ptr(out[1]))
+        return out[0], out[1], out[2], None, None, None, None, None, None
+
+
+def _reference_double_backward(ctx, gg_x, gg_p) -> tuple:
+    """The backward's backward through the differentiable PyTorch path (any order)."""
+    grad_out, x, params = ctx.saved_tensors
+    higher = torch.is_grad_enabled()
+    with torch.enable_grad():
+        xs, ps, gs = x.detach().requires_grad_(True), params.detach().requires_grad_(True), grad_out.detach().requires_grad_(True)
+        gx, gp = torch.autograd.grad(ctx.reference(xs, ps), (xs, ps), gs, create_graph=True)
+        outs = [(gx, gg_x), (gp, gg_p)]
+        total = sum((o * g).sum() for o, g in outs if g is not None)
+        grads = torch.autograd.grad(total, (gs, xs, ps), allow_unused=True, create_graph=higher)
+    return tuple(gr if need else None for gr, need in zip(grads, ctx.needs_input_grad[:3]))
