@@ -53,7 +53,7 @@ def vertex_colours(model: NeuSModel, verts: np.ndarray, chunk: int = 65536) -> n
         x = torch.from_numpy(verts[s : s + chunk]).float().to(device)
         _, feat, grad = model.sdf.gradient(x, create_graph=False)
         n = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-        cols.append(model.radiance(x, -n, feat).cpu().numpy())
+        cols.append(model.radiance(x, -n, grad, feat).cpu().numpy())
     rgb = np.concatenate(cols) if cols else np.zeros((0, 3))
     return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 

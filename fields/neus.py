@@ -1,4 +1,5 @@
-"""NeuS volume rendering (Wang et al. 2021): opacity from the logistic CDF of the SDF at section ends."""
+"""NeuS volume rendering (Wang et al. 2021): opacity from the logistic CDF of the SDF at section ends,
+with cos annealing, normals for the colour network and occupancy-grid-guided samples."""
 
 from __future__ import annotations
 
@@ -29,13 +30,21 @@ class RenderOut:
     depth: torch.Tensor  # (R,)
     opacity: torch.Tensor  # (R,) weight spent inside the sphere
     weights: torch.Tensor  # (R, S) per-section weights
-    points: torch.Tensor  # (R, S, 3) section start points
+    normal: torch.Tensor  # (R, 3) weighted unit normals (zero where nothing was hit)
+    gradients: torch.Tensor  # (M, 3) SDF gradients at the samples that went through the network (Eikonal)
 
 
 def section_alpha(sdf_start: torch.Tensor, sdf_end: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """Discrete NeuS opacity of each section from the SDF at its two ends (Wang et al., eq. 13)."""
     cdf_start, cdf_end = torch.sigmoid(sdf_start * s), torch.sigmoid(sdf_end * s)
     return ((cdf_start - cdf_end + 1e-5) / (cdf_start + 1e-5)).clamp(0.0, 1.0)
+
+
+def annealed_cos(true_cos: torch.Tensor, anneal: float) -> torch.Tensor:
+    """NeuS's cos annealing: early on (anneal 0) every section is treated as facing the ray at least
+    half-way, so back faces and grazing sections still get opacity and gradients; at anneal 1 the
+    true cosine of the ray with the normal (only its facing part) is used."""
+    return -(torch.relu(-true_cos * 0.5 + 0.5) * (1.0 - anneal) + torch.relu(-true_cos) * anneal)
 
 
 def stratified_edges(near: torch.Tensor, far: torch.Tensor, n_samples: int, perturb: bool) -> torch.Tensor:
@@ -48,46 +57,59 @@ def stratified_edges(near: torch.Tensor, far: torch.Tensor, n_samples: int, pert
     return near[:, None] + (far - near)[:, None] * u
 
 
-def evaluate_sdf(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """SDF and features at x; with a grid, free-space points take the coarse SDF and zero features."""
+def sdf_and_gradient(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid | None, create_graph: bool
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SDF, feature and gradient at x, and the indices that went through the network.
+
+    With a grid, points in free voxels take the coarse SDF, zero features and zero gradient: their
+    opacity is negligible, and skipping them is where the time goes.
+    """
     if grid is None:
-        return sdf_field(x)
+        idx = torch.arange(x.shape[0], device=x.device)
+        sdf, feat, grad = sdf_field.gradient(x, create_graph=create_graph)
+        return sdf, feat, grad, idx
     idx = torch.nonzero(grid.occupied(x)).squeeze(1)
     sdf = grid.coarse_sdf(x)
     feat = torch.zeros(x.shape[0], sdf_field.n_features, device=x.device)
+    grad = torch.zeros_like(x)
     if idx.numel():
-        s_fine, f_fine = sdf_field(x[idx])
+        s_fine, f_fine, g_fine = sdf_field.gradient(x[idx], create_graph=create_graph)
         sdf = sdf.index_put((idx,), s_fine)
         feat = feat.index_put((idx,), f_fine)
-    return sdf, feat
+        grad = grad.index_put((idx,), g_fine)
+    return sdf, feat, grad, idx
 
 
-def render_rays(sdf_field: SDFField, radiance: RadianceField, background: Background, sharpness: Sharpness,
-                o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
-                perturb: bool = True, grid: OccupancyGrid | None = None) -> RenderOut:
-    """Render rays (o, d unit) between near and far; each section takes the colour at its start.
+def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
+                n_samples: int, perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
+                create_graph: bool = False) -> RenderOut:
+    """Render rays (o, d unit) between near and far, NeuS-style.
 
-    The SDF is evaluated at section ends, so no spatial gradient is needed to render (the Eikonal
-    term is computed on a separate subset of points by the trainer). With an occupancy grid, only
-    points near the surface go through the network.
+    Each section's SDF and gradient are taken at its midpoint and extended to its ends along the
+    (annealed) cosine; colour comes from the midpoint, its normal, the ray direction and the SDF's
+    feature. With an occupancy grid the section ends are placed where the grid says the surface
+    is (samples are not spent on empty space) and free-space points skip the network.
     """
     n_rays = o.shape[0]
-    edges = stratified_edges(near, far, n_samples, perturb)
-    pts = o[:, None] + d[:, None] * edges[..., None]  # (R, S+1, 3)
-    sdf, feat = evaluate_sdf(sdf_field, pts.reshape(-1, 3), grid)
-    sdf = sdf.reshape(n_rays, n_samples + 1)
-    alpha = section_alpha(sdf[:, :-1], sdf[:, 1:], sharpness())
+    edges = grid.sample_edges(o, d, near, far, n_samples, perturb) if grid is not None else \
+        stratified_edges(near, far, n_samples, perturb)
+    mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
+    dists = edges[:, 1:] - edges[:, :-1]
+    pts = (o[:, None] + d[:, None] * mids[..., None]).reshape(-1, 3)
+    sdf, feat, grad, used = sdf_and_gradient(model.sdf, pts, grid, create_graph)
+    dirs = d[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
+    cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
+    sdf = sdf.reshape(n_rays, n_samples)
+    alpha = section_alpha(sdf - cos * dists * 0.5, sdf + cos * dists * 0.5, model.sharpness())
     trans = torch.cumprod(torch.cat([torch.ones(n_rays, 1, device=o.device), 1.0 - alpha + 1e-7], dim=1), dim=1)
     weights = alpha * trans[:, :-1]
-    starts = pts[:, :-1].reshape(-1, 3)
-    dirs = d[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
-    feat = feat.reshape(n_rays, n_samples + 1, -1)[:, :-1].reshape(n_rays * n_samples, -1)
-    rgb_s = radiance(starts, dirs, feat).reshape(n_rays, n_samples, 3)
+    rgb_s = model.radiance(pts, dirs, grad, feat).reshape(n_rays, n_samples, 3)
     opacity = weights.sum(1)
-    rgb = (weights[..., None] * rgb_s).sum(1) + (1.0 - opacity)[:, None] * background(d)
-    mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
+    rgb = (weights[..., None] * rgb_s).sum(1) + (1.0 - opacity)[:, None] * model.background(d)
     depth = (weights * mids).sum(1) + (1.0 - opacity) * far
-    return RenderOut(rgb, depth, opacity, weights, pts[:, :-1])
+    unit = torch.nn.functional.normalize(grad, dim=-1).reshape(n_rays, n_samples, 3)
+    normal = (weights[..., None] * unit).sum(1)
+    return RenderOut(rgb, depth, opacity, weights, normal, grad[used])
 
 
 class NeuSModel(nn.Module):
@@ -98,6 +120,6 @@ class NeuSModel(nn.Module):
         self.sdf, self.radiance, self.background, self.sharpness = sdf, radiance, background, sharpness
 
     def render(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
-               perturb: bool = True, grid: OccupancyGrid | None = None) -> RenderOut:
-        return render_rays(self.sdf, self.radiance, self.background, self.sharpness, o, d, near, far, n_samples,
-                           perturb, grid)
+               perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
+               create_graph: bool = False) -> RenderOut:
+        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph)

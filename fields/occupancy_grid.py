@@ -1,7 +1,9 @@
-"""An occupancy grid over [-1, 1]^3 built from the SDF: samples far from the surface skip the network.
+"""An occupancy grid over [-1, 1]^3 built from the SDF: samples go near the surface and skip the network elsewhere.
 
 Voxels whose coarse SDF is within `band` of zero are occupied. Points in free voxels take the coarse
 SDF (trilinear from the grid), which is far from zero there, so their NeuS opacity stays near zero.
+During training the grid is rebuilt every few steps from the current SDF, with a band that widens
+while the NeuS density is still soft (low sharpness), so the surface can still move.
 """
 
 from __future__ import annotations
@@ -34,6 +36,32 @@ class OccupancyGrid:
         vol = self.sdf.permute(2, 1, 0)[None, None]
         g = x.clamp(-1.0, 1.0)[None, :, None, None, :]
         return F.grid_sample(vol, g, mode="bilinear", align_corners=True).reshape(-1)
+
+    def sample_edges(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
+                     perturb: bool, n_probe: int = 128, floor: float = 0.01) -> torch.Tensor:
+        """n_samples + 1 sorted section ends per ray, dense where the ray passes near the surface.
+
+        The ray is probed at n_probe intervals against the coarse SDF; intervals that touch the band
+        or cross zero get weight 1, the others `floor` (so some samples stay spread along the ray),
+        and the ends are drawn by inverting the cumulative weight (jittered when perturb).
+        """
+        n_rays = o.shape[0]
+        u = torch.linspace(0.0, 1.0, n_probe + 1, device=o.device)
+        t = near[:, None] + (far - near)[:, None] * u[None]
+        c = self.coarse_sdf((o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)).reshape(n_rays, n_probe + 1)
+        hit = (c[:, :-1].abs() < self.band) | (c[:, 1:].abs() < self.band) | (c[:, :-1] * c[:, 1:] < 0)
+        w = hit.float() + floor
+        cdf = torch.cat([torch.zeros(n_rays, 1, device=o.device), torch.cumsum(w, 1)], 1)
+        cdf = cdf / cdf[:, -1:]
+        q = torch.linspace(0.0, 1.0, n_samples + 1, device=o.device)[None].expand(n_rays, -1)
+        if perturb:
+            q = (q + (torch.rand(n_rays, n_samples + 1, device=o.device) - 0.5) / n_samples).clamp(0.0, 1.0)
+            q = torch.sort(q, dim=1).values
+        q = q.contiguous()
+        i = torch.searchsorted(cdf, q, right=True).clamp(1, n_probe)
+        c0, c1 = cdf.gather(1, i - 1), cdf.gather(1, i)
+        t0, t1 = t.gather(1, i - 1), t.gather(1, i)
+        return t0 + (q - c0) / (c1 - c0).clamp_min(1e-12) * (t1 - t0)
 
     def occupied(self, x: torch.Tensor) -> torch.Tensor:
         """Whether points fall where the coarse SDF is within the band of the surface."""

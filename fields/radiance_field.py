@@ -1,4 +1,4 @@
-"""View-dependent colour from position, view direction and the SDF's geometry feature."""
+"""View-dependent colour from position, normal, view direction and the SDF's geometry feature (IDR / NeuS)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from fields.mlp import MLP
 class RadianceField(nn.Module):
     def __init__(self, n_features: int = 15, hidden: int = 64, depth: int = 2) -> None:
         super().__init__()
-        self.mlp = MLP(3 + 3 + n_features, 3, hidden, depth, act="relu")
+        self.mlp = MLP(3 + 3 + 3 + n_features, 3, hidden, depth, act="relu")
 
-    def forward(self, x: torch.Tensor, view_dir: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.mlp(torch.cat([x, view_dir, feature], dim=-1)))
+    def forward(self, x: torch.Tensor, view_dir: torch.Tensor, normal: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
+        """normal: the SDF gradient (not normalised, as in NeuS)."""
+        return torch.sigmoid(self.mlp(torch.cat([x, view_dir, normal, feature], dim=-1)))
 
 
 class Background(nn.Module):

@@ -17,6 +17,7 @@ from fields.encodings.hash_grid import HashGrid
 from fields.errors import FieldsError
 from fields.images import composite
 from fields.neus import NeuSModel, Sharpness
+from fields.occupancy_grid import OccupancyGrid
 from fields.radiance_field import Background, RadianceField
 from fields.rays import camera_rays, pixel_grid, sphere_bounds
 from fields.scene import Scene
@@ -32,7 +33,10 @@ class TrainConfig:
     warmup_steps: int = 100
     final_lr_factor: float = 0.1
     eikonal_weight: float = 0.1
-    eikonal_points: int = 2048
+    eikonal_points: int = 512  # uniform points in the cube, besides every sample that went through the SDF
+    cos_anneal_steps: int = 250
+    occupancy_resolution: int = 64
+    occupancy_every: int = 16  # rebuild the occupancy grid from the SDF every this many steps (0: no grid)
     max_image_size: int = 200
     hash_levels: int = 8
     hash_log2_size: int = 16
@@ -121,12 +125,21 @@ def load_model(path: Path, device: str = "cpu") -> tuple[NeuSModel, TrainConfig,
     return model.to(device), cfg, int(ck["step"])
 
 
-def eikonal_loss(model: NeuSModel, samples: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    """(|grad f| - 1)^2 on half ray samples, half uniform points in the unit cube."""
-    pick = samples[torch.randint(0, samples.shape[0], (n // 2,), generator=gen)].detach()
-    uniform = (torch.rand(n - n // 2, 3, generator=gen) * 2.0 - 1.0).to(samples.device)
-    _, _, grad = model.sdf.gradient(torch.cat([pick, uniform]), create_graph=True)
-    return ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+def eikonal_loss(model: NeuSModel, sample_grads: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """(|grad f| - 1)^2 on the render's samples and on n uniform points in the unit cube."""
+    uniform = (torch.rand(n, 3, generator=gen) * 2.0 - 1.0).to(sample_grads.device)
+    _, _, grad = model.sdf.gradient(uniform, create_graph=True)
+    return ((torch.cat([sample_grads, grad]).norm(dim=-1) - 1.0) ** 2).mean()
+
+
+def training_grid(model: NeuSModel, cfg: TrainConfig, device: torch.device) -> OccupancyGrid | None:
+    """The occupancy grid of the current SDF, its band at least 3 / sharpness (the soft density's reach)."""
+    if cfg.occupancy_every <= 0:
+        return None
+    grid = OccupancyGrid.from_sdf(model.sdf.sdf, cfg.occupancy_resolution, device)
+    with torch.no_grad():
+        band = max(grid.band, 3.0 / float(model.sharpness()))
+    return OccupancyGrid(grid.sdf, min(band, 0.5))
 
 
 def psnr(mse: float) -> float:
@@ -162,16 +175,20 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print) -> Path:
     t0, rays_done = time.time(), 0
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("train", total=cfg.steps, completed=start, info="")
+        grid = None
         for step in range(start, cfg.steps):
             model.sdf.encoding.set_active_levels(4 + step // max(cfg.coarse_to_fine_steps, 1))
+            if cfg.occupancy_every > 0 and (grid is None or step % cfg.occupancy_every == 0):
+                grid = training_grid(model, cfg, device)
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * lr_factor(step, cfg)
             idx = torch.randint(0, len(bank), (cfg.rays_per_batch,), generator=gen)
             o, d, target = bank.origins[idx].to(device), bank.dirs[idx].to(device), bank.rgb[idx].to(device)
             near, far, _ = sphere_bounds(o, d)
-            out = model.render(o, d, near, far, cfg.n_samples)
+            anneal = min(1.0, step / cfg.cos_anneal_steps) if cfg.cos_anneal_steps > 0 else 1.0
+            out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True)
             mse = ((out.rgb - target) ** 2).mean()
-            eik = eikonal_loss(model, out.points.reshape(-1, 3), cfg.eikonal_points, gen)
+            eik = eikonal_loss(model, out.gradients, cfg.eikonal_points, gen)
             loss = torch.nn.functional.smooth_l1_loss(out.rgb, target, beta=0.1) + cfg.eikonal_weight * eik
             if not torch.isfinite(loss):
                 model.load_state_dict(good[0])
