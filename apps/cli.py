@@ -111,6 +111,68 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def cmd_eval_views(args: argparse.Namespace) -> None:
+    from rich.progress import track
+
+    from fields.scene import Scene
+    from fields.train import load_model
+    from fields.view_metrics import evaluate_views, held_out_views
+
+    run = Path(args.run)
+    if not (run / "checkpoints" / "field.pt").is_file():
+        raise FieldsError(f"{run}: no trained field (checkpoints/field.pt); run `fields train` first")
+    scene = Scene.load(run)
+    model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
+    views = held_out_views(scene)[:: max(args.every, 1)]
+    if not views:
+        raise FieldsError(f"{run}: no held-out views (train with train.holdout_every > 0, or data with a test split)")
+    report = evaluate_views(model, scene, views, args.size or tcfg.max_image_size,
+                            progress=lambda v: track(v, description="eval views"))
+    d = report.to_dict()
+    print(f"views             {d['views']} held out")
+    print(f"PSNR              {d['psnr']:.2f} dB")
+    print(f"SSIM              {d['ssim']:.4f}")
+    if d["depth_abs"] is not None:
+        print(f"depth error       {d['depth_abs']:.4f} ({100 * d['depth_rel']:.2f} % of mean depth, after one affine "
+              f"calibration of the depth PNGs over {d['depth_pixels']} pixels)")
+    if args.surface:
+        d["surface"] = surface_report(run, scene, Path(args.surface), args.align)
+        print(f"surface           Chamfer {100 * d['surface']['chamfer']:.3f} % of the bbox diagonal, "
+              f"F-score@0.5% {d['surface']['fscore']:.3f}")
+    out = Path(args.output) if args.output else run / "view_metrics.json"
+    out.write_text(json.dumps(d, indent=1))
+    print(f"wrote {out}")
+
+
+def surface_report(run: Path, scene, reference: Path, align: Path | None) -> dict:
+    """Chamfer / F-score of the run's mesh against a reference surface, after aligning frames by camera centres."""
+    import numpy as np
+    import trimesh
+
+    from fields.mesh_metrics import surface_distance
+    from sfm.io import load_scene
+    from sfm.pose_metrics import umeyama
+
+    meshes = [run / f"mesh.{f}" for f in ("ply", "obj", "glb") if (run / f"mesh.{f}").is_file()]
+    if not meshes:
+        raise FieldsError(f"{run}: no mesh to compare (run `fields export mesh` first)")
+    try:
+        mesh = trimesh.load(meshes[0], force="mesh", process=False)
+        ref = trimesh.load(reference, force="mesh", process=False)
+    except Exception as exc:  # trimesh raises many kinds on bad files
+        raise FieldsError(f"cannot read mesh: {exc}") from None
+    if align is not None:
+        ref_scene = load_scene(align)
+        by_name = {v.name: v for v in ref_scene.views if v.registered}
+        pairs = [(v.center, by_name[v.name].center) for v in scene.views if v.registered and v.name in by_name]
+        if len(pairs) < 3:
+            raise FieldsError(f"only {len(pairs)} views shared with {align}; need 3 to align the frames")
+        sim = umeyama(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
+        mesh.vertices = sim.apply(np.asarray(mesh.vertices))
+    rep = surface_distance(mesh, ref)
+    return {"chamfer": rep.chamfer, "fscore": rep.fscore, "precision": rep.precision, "recall": rep.recall}
+
+
 def cmd_fit_image(args: argparse.Namespace) -> None:
     import imageio.v2 as imageio
     import numpy as np
@@ -254,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("ref", type=Path)
     e.add_argument("-o", "--output", type=Path, help="JSON file (default: pose_metrics.json beside PRED)")
     e.set_defaults(func=cmd_eval)
+    v = esub.add_parser("views", help="PSNR / SSIM (and depth, surface) of a run on its held-out views")
+    v.add_argument("run", type=Path)
+    v.add_argument("--every", type=int, default=1, help="evaluate every n-th held-out view (default all)")
+    v.add_argument("--size", type=int, help="render size (default: the training image size)")
+    v.add_argument("--surface", type=Path, help="ground-truth surface mesh for Chamfer / F-score")
+    v.add_argument("--align", type=Path, help="reference poses whose frame the surface is in (default: same frame)")
+    v.add_argument("-o", "--output", type=Path, help="JSON file (default: RUN/view_metrics.json)")
+    v.set_defaults(func=cmd_eval_views)
     return ap
 
 

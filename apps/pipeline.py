@@ -20,6 +20,7 @@ from fields.errors import FieldsError
 from fields.mesh_export import export_mesh
 from fields.normalisation import fit_unit_sphere
 from fields.occupancy_grid import OccupancyGrid
+from fields.view_metrics import hold_out
 from fields.scene import Scene
 from fields.train import TrainConfig, load_model, train
 from fields.video import even_camera, orbit_poses, render_image, write_video
@@ -102,14 +103,19 @@ def run_sfm(images: Path, run: Path, cfg: dict) -> Scene:
              + (f"; not registered: {', '.join(missing)}" if missing else ""))
     if len(scene.registered()) < 2:
         raise FieldsError(f"{images}: SfM registered fewer than 2 views; the photos may not overlap")
-    normalise(scene, cfg)
+    prepare_scene(scene, cfg)
     write_scene_outputs(scene, run)
     return scene
 
 
-def normalise(scene: Scene, cfg: dict) -> None:
+def prepare_scene(scene: Scene, cfg: dict) -> None:
+    """Normalise into the unit sphere and hold out test views (when the data has no test split)."""
     n = cfg["normalisation"]
     scene.to_normalised = fit_unit_sphere(scene, n["target_radius"], n["percentile"])
+    held = hold_out(scene, cfg["train"].get("holdout_every", 0))
+    if held:
+        log.info(f"held out for evaluation: {len(held)} views ({', '.join(scene.views[i].name for i in held[:4])}"
+                 + (", ..." if len(held) > 4 else "") + ")")
 
 
 def run_training(scene: Scene, run: Path, cfg: dict) -> Path:
@@ -165,7 +171,7 @@ def prepare_training_scene(data: Path, run: Path, cfg: dict) -> Scene:
     if not scene.registered():
         raise FieldsError(f"{data}: no posed views (run `fields sfm` first)")
     if not (Path(data) / "scene.json").is_file():
-        normalise(scene, cfg)
+        prepare_scene(scene, cfg)
         write_scene_outputs(scene, run)
     elif Path(data).resolve() != run.resolve():
         write_scene_outputs(scene, run)

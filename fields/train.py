@@ -44,6 +44,7 @@ class TrainConfig:
     coarse_to_fine_steps: int = 100  # one more hash level active every this many steps
     hidden: int = 64
     checkpoint_every: int = 250
+    holdout_every: int = 8  # without a test split, every n-th view is held out for `fields eval views` (0: none)
     seed: int = 0
     device: str = "auto"
 

@@ -62,6 +62,21 @@ def test_video_and_pose_exports(run):
 
 
 @pytest.mark.slow
+def test_held_out_views_are_evaluated_and_the_surface_measured(run, capsys):
+    scene = Scene.load(run)
+    held = [v.name for v in scene.views if v.split == "test"]
+    assert held == sorted(v.name for v in scene.views)[::8]  # every 8th, never trained on
+    capsys.readouterr()
+    assert main(["eval", "views", str(run), "--surface", str(DEMO / "surface.ply"),
+                 "--align", str(DEMO / "transforms.json")]) == 0
+    import json
+
+    d = json.loads((run / "view_metrics.json").read_text())
+    assert d["views"] == 4 and d["psnr"] > 18.0 and 0.3 < d["ssim"] <= 1.0
+    assert d["surface"]["chamfer"] < 0.08  # the fast preset's coarse surface (default preset: benchmarks/RESULTS.md)
+
+
+@pytest.mark.slow
 def test_rerun_resumes_without_recomputing(run):
     ckpt = run / "checkpoints" / "field.pt"
     before = (ckpt.stat().st_mtime_ns, (run / "mesh.ply").stat().st_mtime_ns)
