@@ -44,6 +44,7 @@ class TrainConfig:
     coarse_to_fine_steps: int = 100  # one more hash level active every this many steps
     hidden: int = 64
     checkpoint_every: int = 250
+    time_budget_s: float = 0.0  # > 0: stop after this many seconds of training; the decay follows the clock
     holdout_every: int = 8  # without a test split, every n-th view is held out for `fields eval views` (0: none)
     seed: int = 0
     device: str = "auto"
@@ -99,18 +100,27 @@ def train_views(scene: Scene) -> list[int]:
     return [i for i in scene.registered() if scene.views[i].split == "train"]
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then exponential decay to final_lr_factor at the last step."""
+def lr_factor(step: int, cfg: TrainConfig, elapsed: float = 0.0) -> float:
+    """Linear warm-up, then exponential decay to final_lr_factor at the last step (or at the end of
+    the time budget, whichever comes first)."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(cfg.steps - cfg.warmup_steps, 1)
+    if cfg.time_budget_s > 0:
+        progress = max(progress, elapsed / cfg.time_budget_s)
     return cfg.final_lr_factor ** min(progress, 1.0)
 
 
-def save_checkpoint(path: Path, model: NeuSModel, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig) -> None:
+def out_of_time(cfg: TrainConfig, elapsed: float) -> bool:
+    return cfg.time_budget_s > 0 and elapsed >= cfg.time_budget_s
+
+
+def save_checkpoint(path: Path, model: NeuSModel, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
+                    elapsed: float = 0.0) -> None:
     """Atomic checkpoint loadable with torch.load(weights_only=True)."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": asdict(cfg)}, tmp)
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": asdict(cfg),
+                "elapsed": elapsed}, tmp)
     os.replace(tmp, path)
 
 
@@ -160,13 +170,13 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print) -> Path:
     ckpt = ckpt_dir / "field.pt"
     model = build_model(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
-    start = 0
+    start, before = 0, 0.0
     if ckpt.exists():
         ck = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        start = int(ck["step"])
-        if start >= cfg.steps:
+        start, before = int(ck["step"]), float(ck.get("elapsed", 0.0))
+        if start >= cfg.steps or out_of_time(cfg, before):
             return ckpt
         log(f"resuming training at step {start}")
     bank = ray_bank(scene, views, cfg.max_image_size)
@@ -181,8 +191,9 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print) -> Path:
             model.sdf.encoding.set_active_levels(4 + step // max(cfg.coarse_to_fine_steps, 1))
             if cfg.occupancy_every > 0 and (grid is None or step % cfg.occupancy_every == 0):
                 grid = training_grid(model, cfg, device)
+            elapsed = before + time.time() - t0
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * lr_factor(step, cfg)
+                g["lr"] = cfg.lr * lr_factor(step, cfg, elapsed)
             idx = torch.randint(0, len(bank), (cfg.rays_per_batch,), generator=gen)
             o, d, target = bank.origins[idx].to(device), bank.dirs[idx].to(device), bank.rgb[idx].to(device)
             near, far, _ = sphere_bounds(o, d)
@@ -204,8 +215,11 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print) -> Path:
                 rate = rays_done / max(time.time() - t0, 1e-9)
                 bar.update(task, completed=step + 1,
                            info=f"loss {loss.item():.4f} psnr {psnr(mse.item()):.2f} {rate:.0f} rays/s")
-            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-                save_checkpoint(ckpt, model, opt, step + 1, cfg)
+            stop = out_of_time(cfg, before + time.time() - t0)
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps or stop:
+                save_checkpoint(ckpt, model, opt, step + 1, cfg, before + time.time() - t0)
                 good = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
-    log(f"trained {cfg.steps} steps; last batch PSNR {psnr(mse.item()):.2f} dB")
+            if stop:
+                break
+    log(f"trained {step + 1} steps in {before + time.time() - t0:.0f} s; last batch PSNR {psnr(mse.item()):.2f} dB")
     return ckpt
