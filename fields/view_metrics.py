@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from fields.fit_image import psnr
 from fields.images import composite, load_image
 from fields.neus import NeuSModel
 from fields.occupancy_grid import OccupancyGrid
@@ -28,7 +29,7 @@ from fields.video import render_image
 def hold_out(scene: Scene, every: int) -> list[int]:
     """Mark every `every`-th registered view as test when the scene has no test or val split; the held-out views."""
     if every <= 0 or any(v.split in ("test", "val") for v in scene.views):
-        return [i for i in scene.registered() if scene.views[i].split in ("test", "val")]
+        return held_out_views(scene)
     held = scene.registered()[::every]
     for i in held:
         scene.views[i].split = "test"
@@ -42,10 +43,6 @@ def held_out_views(scene: Scene) -> list[int]:
         if views:
             return views
     return []
-
-
-def psnr(pred: np.ndarray, target: np.ndarray) -> float:
-    return float(-10.0 * np.log10(max(float(np.mean((pred - target) ** 2)), 1e-10)))
 
 
 def ssim(pred: np.ndarray, target: np.ndarray) -> float:
