@@ -42,7 +42,8 @@ FIELD_SPECS: dict[str, dict] = {
 }
 
 
-def _encoding(spec: dict, in_dim: int) -> nn.Module:
+def build_encoding(spec: dict, in_dim: int) -> nn.Module:
+    """An encoding from its spec ({"type": ..., keyword arguments})."""
     kind, kw = spec["type"], {k: v for k, v in spec.items() if k != "type"}
     if kind == "hash":
         return HashGrid(dim=in_dim, **kw)
@@ -103,7 +104,7 @@ def resolve_spec(name_or_spec: str | dict, cam: bool = False) -> dict:
 
 
 def build_field(spec: dict, in_dim: int, out_dim: int) -> Field:
-    encoding = _encoding(spec["encoding"], in_dim)
+    encoding = build_encoding(spec["encoding"], in_dim)
     dec = {k: v for k, v in spec["decoder"].items() if k != "type"}
     kind = spec["decoder"]["type"]
     if kind == "mlp" and spec.get("cam"):

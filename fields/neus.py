@@ -32,6 +32,7 @@ class RenderOut:
     weights: torch.Tensor  # (R, S) per-section weights
     normal: torch.Tensor  # (R, 3) weighted unit normals (zero where nothing was hit)
     gradients: torch.Tensor  # (M, 3) SDF gradients at the samples that went through the network (Eikonal)
+    points: torch.Tensor  # (M, 3) those samples
 
 
 def section_alpha(sdf_start: torch.Tensor, sdf_end: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -109,7 +110,7 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     depth = (weights * mids).sum(1) + (1.0 - opacity) * far
     unit = torch.nn.functional.normalize(grad, dim=-1).reshape(n_rays, n_samples, 3)
     normal = (weights[..., None] * unit).sum(1)
-    return RenderOut(rgb, depth, opacity, weights, normal, grad[used])
+    return RenderOut(rgb, depth, opacity, weights, normal, grad[used], pts[used])
 
 
 class NeuSModel(nn.Module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fields.errors import FieldsError
 from fields.mlp import MLP
 
 
@@ -27,3 +28,26 @@ class Background(nn.Module):
 
     def forward(self, view_dir: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.mlp(view_dir))
+
+
+class ConstantBackground(nn.Module):
+    """A fixed background colour: what synthetic renders with alpha are composited on."""
+
+    def __init__(self, colour: tuple[float, float, float]) -> None:
+        super().__init__()
+        self.register_buffer("colour", torch.tensor(colour, dtype=torch.float32))
+
+    def forward(self, view_dir: torch.Tensor) -> torch.Tensor:
+        return self.colour.expand(view_dir.shape[0], 3)
+
+
+BACKGROUND_COLOURS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
+
+
+def make_background(kind: str) -> nn.Module:
+    """'learned' (a function of the ray direction, for real photos) or a fixed 'white' / 'black'."""
+    if kind == "learned":
+        return Background()
+    if kind in BACKGROUND_COLOURS:
+        return ConstantBackground(BACKGROUND_COLOURS[kind])
+    raise FieldsError(f"unknown background {kind!r} (auto, learned, white, black)")

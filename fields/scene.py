@@ -101,6 +101,7 @@ class View:
     t: np.ndarray | None = None
     split: str = "train"
     keypoints: np.ndarray | None = None  # (M, 2) observed pixels that tracks refer to
+    mask: Path | None = None  # foreground mask image (nonzero = object), as nerfstudio's mask_path
 
     @property
     def registered(self) -> bool:
@@ -114,6 +115,8 @@ class View:
     def to_dict(self, root: Path) -> dict:
         d = {"name": self.name, "camera": self.camera, "split": self.split,
              "path": None if self.path is None else _relpath(self.path, root)}
+        if self.mask is not None:
+            d["mask"] = _relpath(self.mask, root)
         if self.registered:
             d["R"], d["t"] = self.R.tolist(), self.t.tolist()
         return d
@@ -159,6 +162,14 @@ class Scene:
             raise FieldsError(f"view {self.views[i].name} has no image file")
         return load_image(self.views[i].path, (w, h)), cam.resized(w, h)
 
+    def mask(self, i: int, img: np.ndarray, cam: Camera) -> np.ndarray | None:
+        """The i-th view's foreground mask (float32 HxW in [0, 1]) matching its loaded image (img, cam from
+        image()): its mask file, else the image's alpha channel, else None."""
+        if self.views[i].mask is not None:
+            m = load_image(self.views[i].mask, (cam.width, cam.height))
+            return (m[..., 3] if m.shape[2] == 4 else m[..., :3].max(-1)).astype(np.float32)
+        return img[..., 3].copy() if img.shape[2] == 4 else None
+
     def normalised_pose(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """World-to-camera pose of view i in the normalised frame."""
         v = self.views[i]
@@ -194,7 +205,7 @@ class Scene:
             views = []
             for d in doc["views"]:
                 v = View(d["name"], None if d["path"] is None else (folder / d["path"]).resolve(), int(d["camera"]),
-                         split=d.get("split", "train"))
+                         split=d.get("split", "train"), mask=(folder / d["mask"]).resolve() if d.get("mask") else None)
                 if "R" in d:
                     v.R, v.t = np.array(d["R"], float), np.array(d["t"], float)
                 views.append(v)

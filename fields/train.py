@@ -6,7 +6,7 @@ import copy
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +15,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from fields.encodings.hash_grid import HashGrid
 from fields.errors import FieldsError
+from fields.field import FIELD_SPECS, build_encoding
 from fields.images import composite
 from fields.neus import NeuSModel, Sharpness
 from fields.occupancy_grid import OccupancyGrid
-from fields.radiance_field import Background, RadianceField
+from fields.radiance_field import BACKGROUND_COLOURS, RadianceField, make_background
+from fields.regularisers import curvature_loss, eikonal_loss
 from fields.rays import camera_rays, pixel_grid, sphere_bounds
 from fields.scene import Scene
 from fields.sdf_field import SDFField
@@ -43,6 +45,13 @@ class TrainConfig:
     hash_finest: int = 256
     coarse_to_fine_steps: int = 100  # one more hash level active every this many steps
     hidden: int = 64
+    sdf_encoding: str = "hash"  # hash or triplane
+    sdf_decoder: str = "mlp"  # mlp or rbf (Gaussian RBF layer)
+    cam: bool = False  # Coordinate-Aware Modulation on the SDF's MLP
+    curvature_weight: float = 0.0  # > 0: penalise normal changes over curvature_eps (smooths textureless parts)
+    curvature_eps: float = 0.01
+    background: str = "auto"  # auto (white for images with alpha, else learned), learned, white, black
+    mask_weight: float = 0.1  # BCE of the rendered opacity against masks (alpha or mask files) when present
     checkpoint_every: int = 250
     time_budget_s: float = 0.0  # > 0: stop after this many seconds of training; the decay follows the clock
     holdout_every: int = 8  # without a test split, every n-th view is held out for `fields eval views` (0: none)
@@ -64,35 +73,75 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+SDF_ENCODINGS = ("hash", "triplane")
+
+
+def sdf_encoding(cfg: TrainConfig) -> torch.nn.Module:
+    """The SDF's encoding: the hash grid from the hash_* settings, or the library's tri-plane preset."""
+    if cfg.sdf_encoding == "hash":
+        return HashGrid(dim=3, n_levels=cfg.hash_levels, n_features=2, log2_hashmap_size=cfg.hash_log2_size,
+                        base_resolution=16, finest_resolution=cfg.hash_finest)
+    if cfg.sdf_encoding == "triplane":
+        return build_encoding(FIELD_SPECS["triplane"]["encoding"], 3)
+    raise FieldsError(f"unknown SDF encoding {cfg.sdf_encoding!r} ({', '.join(SDF_ENCODINGS)})")
+
+
 def build_model(cfg: TrainConfig) -> NeuSModel:
-    enc = HashGrid(dim=3, n_levels=cfg.hash_levels, n_features=2, log2_hashmap_size=cfg.hash_log2_size,
-                   base_resolution=16, finest_resolution=cfg.hash_finest)
-    return NeuSModel(SDFField(enc, hidden=cfg.hidden), RadianceField(hidden=cfg.hidden), Background(), Sharpness())
+    """The model a config describes; cfg.background must be resolved (not 'auto')."""
+    sdf = SDFField(sdf_encoding(cfg), hidden=cfg.hidden, decoder=cfg.sdf_decoder, cam=cfg.cam)
+    return NeuSModel(sdf, RadianceField(hidden=cfg.hidden), make_background(cfg.background), Sharpness())
+
+
+def resolve_background(cfg: TrainConfig, scene: Scene, views: list[int]) -> TrainConfig:
+    """cfg with background 'auto' replaced: white when the images have alpha (NeRF-synthetic's
+    convention), a learned background otherwise."""
+    if cfg.background != "auto":
+        return cfg
+    img, _ = scene.image(views[0], 8)
+    return replace(cfg, background="white" if img.shape[2] == 4 else "learned")
+
+
+def optimiser(model: NeuSModel, cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam; CAM's grids at 10x the learning rate (their 'lr_scale' is kept when the schedule sets lr)."""
+    cam = model.sdf.cam_parameters()
+    cam_ids = {id(p) for p in cam}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in cam_ids], "lr_scale": 1.0}]
+    if cam:
+        groups.append({"params": cam, "lr_scale": 10.0})
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
 
 
 @dataclass
 class RayBank:
-    """Every training pixel as a ray in the normalised frame, with near/far inside the unit sphere."""
+    """Every training pixel as a ray in the normalised frame, its colour, and its foreground mask when
+    every view has one (alpha or a mask file; None otherwise)."""
 
     origins: torch.Tensor
     dirs: torch.Tensor
     rgb: torch.Tensor
+    mask: torch.Tensor | None = None
+    colour_weight: torch.Tensor | None = None  # mask files: colour counts only on the object (NeuS w/ mask)
 
     def __len__(self) -> int:
         return self.origins.shape[0]
 
 
-def ray_bank(scene: Scene, views: list[int], max_image_size: int) -> RayBank:
-    os_, ds, cs = [], [], []
+def ray_bank(scene: Scene, views: list[int], max_image_size: int, background: str = "white") -> RayBank:
+    """Rays, colours (alpha composited on the fixed background, or on white for a learned one) and masks."""
+    os_, ds, cs, ms = [], [], [], []
+    mask_files = all(scene.views[i].mask is not None for i in views)
     for i in views:
         img, cam = scene.image(i, max_image_size)
         R, t = scene.normalised_pose(i)
         o, d = camera_rays(cam, R, t, pixel_grid(cam.width, cam.height))
         os_.append(o)
         ds.append(d)
-        cs.append(composite(img).reshape(-1, 3))
+        cs.append(composite(img, BACKGROUND_COLOURS.get(background, (1.0, 1.0, 1.0))).reshape(-1, 3))
+        m = scene.mask(i, img, cam)
+        ms.append(None if m is None else m.reshape(-1))
     cat = lambda xs: torch.from_numpy(np.concatenate(xs).astype(np.float32))  # noqa: E731
-    return RayBank(cat(os_), cat(ds), cat(cs))
+    mask = None if any(m is None for m in ms) else cat(ms)
+    return RayBank(cat(os_), cat(ds), cat(cs), mask, mask if mask is not None and mask_files else None)
 
 
 def train_views(scene: Scene) -> list[int]:
@@ -130,17 +179,26 @@ def load_model(path: Path, device: str = "cpu") -> tuple[NeuSModel, TrainConfig,
         ck = torch.load(path, map_location=device, weights_only=True)
     except (OSError, RuntimeError, ValueError) as exc:
         raise FieldsError(f"cannot load checkpoint {path}: {exc}") from None
-    cfg = TrainConfig.from_dict(ck["config"])
+    cfg = TrainConfig.from_dict({"background": "learned", **ck["config"]})  # older runs: learned background
     model = build_model(cfg)
     model.load_state_dict(ck["model"])
     return model.to(device), cfg, int(ck["step"])
 
 
-def eikonal_loss(model: NeuSModel, sample_grads: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    """(|grad f| - 1)^2 on the render's samples and on n uniform points in the unit cube."""
-    uniform = (torch.rand(n, 3, generator=gen) * 2.0 - 1.0).to(sample_grads.device)
-    _, _, grad = model.sdf.gradient(uniform, create_graph=True)
-    return ((torch.cat([sample_grads, grad]).norm(dim=-1) - 1.0) ** 2).mean()
+def batch_loss(model: NeuSModel, out, target: torch.Tensor, mask: torch.Tensor | None,
+               colour_weight: torch.Tensor | None, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Colour (smooth L1, on the object only when colour_weight is given), Eikonal, mask BCE and curvature."""
+    colour = torch.nn.functional.smooth_l1_loss(out.rgb, target, beta=0.1, reduction="none").mean(-1)
+    if colour_weight is not None:
+        colour = colour * colour_weight
+    loss = colour.mean() + cfg.eikonal_weight * eikonal_loss(model.sdf, out.gradients, cfg.eikonal_points, gen)
+    if mask is not None and cfg.mask_weight > 0:
+        opacity = out.opacity.clamp(1e-3, 1.0 - 1e-3)
+        loss = loss + cfg.mask_weight * torch.nn.functional.binary_cross_entropy(opacity, mask)
+    if cfg.curvature_weight > 0:
+        curv = curvature_loss(model.sdf, out.points, out.gradients, cfg.eikonal_points, cfg.curvature_eps, gen)
+        loss = loss + cfg.curvature_weight * curv
+    return loss
 
 
 def training_grid(model: NeuSModel, cfg: TrainConfig, device: torch.device) -> OccupancyGrid | None:
@@ -163,13 +221,14 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print) -> Path:
     if len(views) < 1:
         raise FieldsError("no registered training views to train on")
     device = pick_device(cfg.device)
+    cfg = resolve_background(cfg, scene, views)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     ckpt_dir = run / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     ckpt = ckpt_dir / "field.pt"
     model = build_model(cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
+    opt = optimiser(model, cfg)
     start, before = 0, 0.0
     if ckpt.exists():
         ck = torch.load(ckpt, map_location=device, weights_only=True)
@@ -179,7 +238,10 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print) -> Path:
         if start >= cfg.steps or out_of_time(cfg, before):
             return ckpt
         log(f"resuming training at step {start}")
-    bank = ray_bank(scene, views, cfg.max_image_size)
+    bank = ray_bank(scene, views, cfg.max_image_size, cfg.background)
+    if bank.mask is not None:
+        log(f"training with masks ({'mask files' if bank.colour_weight is not None else 'alpha'}), "
+            f"background {cfg.background}")
     good = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
     columns = [TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -188,20 +250,20 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print) -> Path:
         task = bar.add_task("train", total=cfg.steps, completed=start, info="")
         grid = None
         for step in range(start, cfg.steps):
-            model.sdf.encoding.set_active_levels(4 + step // max(cfg.coarse_to_fine_steps, 1))
+            model.sdf.set_active_levels(4 + step // max(cfg.coarse_to_fine_steps, 1))
             if cfg.occupancy_every > 0 and (grid is None or step % cfg.occupancy_every == 0):
                 grid = training_grid(model, cfg, device)
             elapsed = before + time.time() - t0
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * lr_factor(step, cfg, elapsed)
+                g["lr"] = cfg.lr * g.get("lr_scale", 1.0) * lr_factor(step, cfg, elapsed)
             idx = torch.randint(0, len(bank), (cfg.rays_per_batch,), generator=gen)
             o, d, target = bank.origins[idx].to(device), bank.dirs[idx].to(device), bank.rgb[idx].to(device)
             near, far, _ = sphere_bounds(o, d)
             anneal = min(1.0, step / cfg.cos_anneal_steps) if cfg.cos_anneal_steps > 0 else 1.0
             out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True)
             mse = ((out.rgb - target) ** 2).mean()
-            eik = eikonal_loss(model, out.gradients, cfg.eikonal_points, gen)
-            loss = torch.nn.functional.smooth_l1_loss(out.rgb, target, beta=0.1) + cfg.eikonal_weight * eik
+            pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
+            loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen)
             if not torch.isfinite(loss):
                 model.load_state_dict(good[0])
                 opt.load_state_dict(good[1])

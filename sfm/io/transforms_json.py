@@ -95,7 +95,8 @@ def read_transforms(path: Path, split: str = "train", root: Path | None = None) 
             R, t = c2w_gl_to_w2c_cv(np.array(frame["transform_matrix"], float))
         except (KeyError, ValueError, TypeError, IndexError) as exc:
             raise FieldsError(f"malformed frame in {path}: {exc!r}") from None
-        views.append(View(img.name, img, _shared_index(cameras, cam), R, t, split=split))
+        mask = _resolve_image(path.parent, str(frame["mask_path"])) if frame.get("mask_path") else None
+        views.append(View(img.name, img, _shared_index(cameras, cam), R, t, split=split, mask=mask))
     if missing:
         warnings.warn(f"{path}: skipped {missing} of {len(frames)} frames whose image files are missing", stacklevel=2)
     if not views:
@@ -151,13 +152,15 @@ def write_transforms(scene: Scene, path: Path, ply_name: str | None = None) -> N
         f = _camera_keys(cam)
         f["file_path"] = os.path.relpath(v.path.resolve(), path.parent.resolve()) if v.path else v.name
         f["transform_matrix"] = w2c_cv_to_c2w_gl(v.R, v.t).tolist()
+        if v.mask is not None:
+            f["mask_path"] = os.path.relpath(v.mask.resolve(), path.parent.resolve())
         frames.append(f)
     meta: dict = {"camera_model": "OPENCV"}
     if len(scene.cameras) == 1:
         meta.update(_camera_keys(scene.cameras[0]))
         for f in frames:
             for k in list(f):
-                if k not in ("file_path", "transform_matrix"):
+                if k not in ("file_path", "transform_matrix", "mask_path"):
                     del f[k]
     if ply_name:
         meta["ply_file_path"] = ply_name

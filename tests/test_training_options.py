@@ -1,0 +1,118 @@
+"""SDF field variants, backgrounds, masks and the curvature term of the training loop."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fields.regularisers import curvature_loss, eikonal_loss
+from fields.sdf_field import SDFField
+from fields.train import TrainConfig, build_model, ray_bank, resolve_background, train_views
+from sfm.io.transforms_json import read_transforms, write_transforms
+
+VARIANTS = [("hash", "mlp", False), ("triplane", "mlp", False), ("hash", "rbf", False), ("hash", "mlp", True)]
+
+
+@pytest.mark.parametrize("encoding,decoder,cam", VARIANTS)
+def test_every_sdf_variant_starts_near_the_sphere_and_has_second_derivatives(encoding, decoder, cam):
+    torch.manual_seed(0)
+    cfg = TrainConfig(sdf_encoding=encoding, sdf_decoder=decoder, cam=cam, background="white")
+    model = build_model(cfg)
+    x = torch.nn.functional.normalize(torch.randn(2000, 3), dim=-1) * torch.rand(2000, 1)
+    sdf, _, grad = model.sdf.gradient(x, create_graph=True)
+    # the geometric init of a 64-wide layer is a noisy |x| - 0.5 (the RBF residual is exact)
+    assert (sdf - (x.norm(dim=-1) - 0.5)).abs().mean() < (1e-6 if decoder == "rbf" else 0.2)
+    assert torch.all(sdf[x.norm(dim=-1) < 0.2] < 0)
+    loss = eikonal_loss(model.sdf, grad, 64, torch.Generator().manual_seed(0))
+    loss.backward()  # the Eikonal term differentiates the gradient: every variant must support it
+    grads = [p.grad for p in model.sdf.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_cam_with_identity_grids_is_exactly_the_plain_sdf_mlp():
+    torch.manual_seed(1)
+    plain = SDFField(hidden=32)
+    cam = SDFField(hidden=32, cam=True)
+    cam.encoding.load_state_dict(plain.encoding.state_dict())
+    cam.decoder.mlp.load_state_dict(plain.decoder.state_dict())
+    x = torch.rand(100, 3) * 2 - 1
+    assert torch.allclose(cam.sdf(x), plain.sdf(x), atol=1e-6)  # interpolated ones sum to 1 up to rounding
+
+
+class Plane(torch.nn.Module):
+    def gradient(self, x, create_graph=True):
+        return x[:, 2], None, torch.tensor([0.0, 0.0, 1.0]).expand(x.shape[0], 3)
+
+
+class Sphere(torch.nn.Module):
+    def __init__(self, r):
+        super().__init__()
+        self.r = r
+
+    def gradient(self, x, create_graph=True):
+        return x.norm(dim=-1) - self.r, None, x / x.norm(dim=-1, keepdim=True)
+
+
+def test_curvature_term_is_zero_on_a_plane_and_eps_pi_over_4r_on_a_sphere():
+    gen = torch.Generator().manual_seed(0)
+    pts = torch.nn.functional.normalize(torch.randn(20000, 3, generator=gen), dim=-1) * 0.5
+    plane = curvature_loss(Plane(), pts, torch.tensor([0.0, 0.0, 1.0]).expand(20000, 3), 20000, 0.01, gen)
+    assert plane.abs() < 1e-7
+    # a step of length eps turns the normal of a radius-r sphere by |tangential part| / r; the mean
+    # tangential length of a random unit step is pi / 4
+    sphere = curvature_loss(Sphere(0.5), pts, pts / 0.5, 20000, 0.01, gen)
+    assert sphere.item() == pytest.approx(0.01 * math.pi / (4 * 0.5), rel=0.03)
+
+
+def _tiny_scene(folder, rgba: bool, mask_files: bool):
+    """Three 16x12 images looking at the origin, written with a transforms.json."""
+    frames = []
+    for k in range(3):
+        rgb = np.full((12, 16, 3), 60 * k, np.uint8)
+        alpha = np.zeros((12, 16), np.uint8)
+        alpha[3:9, 4:12] = 255
+        arr = np.dstack([rgb, alpha]) if rgba else rgb
+        Image.fromarray(arr).save(folder / f"im{k}.png")
+        frame = {"file_path": f"im{k}.png", "transform_matrix": np.eye(4).tolist()}
+        frame["transform_matrix"][2][3] = 3.0 + k
+        if mask_files:
+            Image.fromarray(alpha).save(folder / f"mask{k}.png")
+            frame["mask_path"] = f"mask{k}.png"
+        frames.append(frame)
+    meta = {"fl_x": 20.0, "fl_y": 20.0, "cx": 8.0, "cy": 6.0, "w": 16, "h": 12, "frames": frames}
+    (folder / "transforms.json").write_text(json.dumps(meta))
+    return read_transforms(folder / "transforms.json")
+
+
+def test_alpha_images_train_on_white_with_their_alpha_as_mask(tmp_path):
+    scene = _tiny_scene(tmp_path, rgba=True, mask_files=False)
+    cfg = resolve_background(TrainConfig(), scene, train_views(scene))
+    assert cfg.background == "white"
+    bank = ray_bank(scene, train_views(scene), 16, cfg.background)
+    assert bank.mask is not None and bank.colour_weight is None
+    assert bank.mask.sum().item() == pytest.approx(3 * 6 * 8)
+    outside = bank.mask == 0
+    assert torch.all(bank.rgb[outside] == 1.0)  # composited on the white background
+
+
+def test_mask_files_survive_a_round_trip_and_weight_the_colour_loss(tmp_path):
+    scene = _tiny_scene(tmp_path, rgba=False, mask_files=True)
+    assert resolve_background(TrainConfig(), scene, train_views(scene)).background == "learned"
+    out = tmp_path / "out"
+    out.mkdir()
+    write_transforms(scene, out / "transforms.json")
+    again = read_transforms(out / "transforms.json")
+    assert [v.mask.name for v in again.views] == ["mask0.png", "mask1.png", "mask2.png"]
+    bank = ray_bank(again, train_views(again), 16, "learned")
+    assert bank.colour_weight is not None and torch.equal(bank.colour_weight, bank.mask)
+    assert bank.mask.sum().item() == pytest.approx(3 * 6 * 8)
+
+
+def test_rgb_images_without_masks_have_no_mask(tmp_path):
+    scene = _tiny_scene(tmp_path, rgba=False, mask_files=False)
+    assert ray_bank(scene, train_views(scene), 16, "learned").mask is None
