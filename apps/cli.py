@@ -85,14 +85,16 @@ def cmd_export(args: argparse.Namespace) -> None:
     if args.what == "mesh":
         out = args.output or run / f"mesh.{args.format}"
         mesh = export_mesh(model, scene, Path(out), args.resolution or cfg["export"]["mesh_resolution"],
-                           args.largest_component, not args.keep_unseen)
+                           args.largest_component or cfg["export"]["largest_component"], not args.keep_unseen,
+                           cfg["export"]["decimate_faces"] if args.decimate is None else args.decimate)
         print(f"wrote {out}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces")
     else:
         out = args.output or run / "video.mp4"
         e = cfg["export"]
-        pipeline.export_orbit_video(model, scene, Path(out), args.frames or e["video_frames"],
-                                    args.size or e["video_size"], e["video_fps"])
-        print(f"wrote {out}")
+        size = args.size or (e["video_size"] if args.path == "orbit" else None)  # a camera path has its own size
+        outs = pipeline.export_video(model, scene, Path(out), args.path, args.frames or e["video_frames"], size,
+                                     e["video_fps"])
+        print("wrote " + ", ".join(str(p) for p in outs))
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -274,12 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--format", choices=("ply", "obj", "glb"), default="ply")
     m.add_argument("--largest-component", action="store_true", help="keep only the largest connected part")
     m.add_argument("--keep-unseen", action="store_true", help="keep surface that no training camera saw")
+    m.add_argument("--decimate", type=int, metavar="FACES", help="quadric decimation to about this many faces (0: off)")
     m.add_argument("-o", "--output", type=Path)
     m.set_defaults(func=cmd_export)
-    v = esub.add_parser("video", help="orbit video (MP4)")
+    v = esub.add_parser("video", help="RGB, depth and normal videos (MP4) along an orbit or a camera path")
     v.add_argument("run", type=Path)
+    v.add_argument("--path", default="orbit",
+                   help="orbit, or a nerfstudio camera-path JSON with poses in the input frame (default orbit)")
     v.add_argument("--frames", type=int)
-    v.add_argument("--size", type=int, help="longer side in pixels")
+    v.add_argument("--size", type=int, help="longer side in pixels (at most; even sides)")
     v.add_argument("-o", "--output", type=Path)
     v.set_defaults(func=cmd_export)
 

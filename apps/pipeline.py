@@ -2,7 +2,7 @@
 
 A run folder holds: config.yaml, scene.json + points.npz (the Scene), sparse/0 (COLMAP model),
 transforms.json, sparse.ply, sfm/ (database and mapper output), checkpoints/field.pt, mesh.ply,
-video.mp4, stages.json (what finished and how long it took) and log.txt.
+video.mp4 (+ video_depth.mp4, video_normal.mp4, camera_path.json), stages.json (what finished and how long it took) and log.txt.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from fields.occupancy_grid import OccupancyGrid
 from fields.view_metrics import hold_out
 from fields.scene import Scene
 from fields.train import TrainConfig, load_model, train
-from fields.video import even_camera, orbit_poses, render_image, write_video
+from fields.video import depth_frames, even_camera, normal_frame, orbit_poses, render_image, write_video
 from sfm.io import load_scene, write_colmap, write_transforms
+from sfm.io.camera_path import CameraPose, read_camera_path, write_camera_path
 from sfm.io.image_folder import read_image_folder
 
 log = logging.getLogger("fields")
@@ -130,23 +131,44 @@ def run_export(run: Path, cfg: dict, stages: Stages) -> None:
     if not stages.finished("mesh"):
         t0 = time.time()
         mesh = export_mesh(model, scene, run / f"mesh.{e['mesh_format']}", e["mesh_resolution"],
-                           e["largest_component"], e["cull_unseen"])
+                           e["largest_component"], e["cull_unseen"], e["decimate_faces"])
         log.info(f"mesh: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces -> {run / ('mesh.' + e['mesh_format'])}")
         stages.mark("mesh", time.time() - t0)
     if not stages.finished("video"):
         t0 = time.time()
-        export_orbit_video(model, scene, run / "video.mp4", e["video_frames"], e["video_size"], e["video_fps"])
+        export_video(model, scene, run / "video.mp4", "orbit", e["video_frames"], e["video_size"], e["video_fps"])
         log.info(f"video: {e['video_frames']} frames -> {run / 'video.mp4'}")
         stages.mark("video", time.time() - t0)
 
 
-def export_orbit_video(model, scene: Scene, path: Path, frames: int, size: int, fps: int) -> None:
+def video_poses(scene: Scene, path: str, frames: int, size: int | None) -> list[CameraPose]:
+    """(camera, R, t) in the normalised frame: an orbit (the first view's camera), or the keyframes of
+    a camera-path file (nerfstudio's format, poses in the input frame, its render size), each camera
+    shrunk to at most `size` px when given, with even sides."""
+    if path == "orbit":
+        cam = scene.camera_of(scene.registered()[0])
+        cam = even_camera(cam, size or max(cam.width, cam.height))
+        return [(cam, R, t) for R, t in orbit_poses(scene, frames)]
+    return [(even_camera(c, size or max(c.width, c.height)), *scene.to_normalised.transform_pose(R, t))
+            for c, R, t in read_camera_path(Path(path))]
+
+
+def export_video(model, scene: Scene, out: Path, path: str, frames: int, size: int | None, fps: int) -> list[Path]:
+    """RGB, depth and normal videos (out, out_depth, out_normal) along the path; an orbit is also
+    written as camera_path.json (input frame) beside them, to edit and render again with --path."""
     from rich.progress import track
 
-    cam = even_camera(scene.camera_of(scene.registered()[0]), size)
+    poses = video_poses(scene, path, frames, size)
     grid = OccupancyGrid.from_sdf(model.sdf.sdf, 64, next(model.parameters()).device)
-    images = [render_image(model, cam, R, t, grid=grid)[0] for R, t in track(orbit_poses(scene, frames), description="video")]
-    write_video(images, path, fps)
+    renders = [render_image(model, cam, R, t, grid=grid) for cam, R, t in track(poses, description="video")]
+    outs = [out, out.with_name(out.stem + "_depth.mp4"), out.with_name(out.stem + "_normal.mp4")]
+    write_video([r.rgb for r in renders], outs[0], fps)
+    write_video(depth_frames(renders), outs[1], fps)
+    write_video([normal_frame(r, R) for r, (_, R, _) in zip(renders, poses)], outs[2], fps)
+    if path == "orbit":
+        back = scene.to_normalised.inverse()
+        write_camera_path([(c, *back.transform_pose(R, t)) for c, R, t in poses], out.with_name("camera_path.json"), fps)
+    return outs
 
 
 def reconstruct(images: Path, run: Path, cfg: dict) -> dict:
@@ -180,7 +202,8 @@ def prepare_training_scene(data: Path, run: Path, cfg: dict) -> Scene:
 
 def summary(run: Path, seconds: dict) -> str:
     lines = [f"run folder: {run}"]
-    for name in ("mesh.ply", "mesh.obj", "mesh.glb", "video.mp4", "transforms.json", "sparse/0", "checkpoints/field.pt"):
+    for name in ("mesh.ply", "mesh.obj", "mesh.glb", "video.mp4", "video_depth.mp4", "video_normal.mp4",
+                 "camera_path.json", "transforms.json", "sparse/0", "checkpoints/field.pt"):
         if (run / name).exists():
             lines.append(f"  {name}")
     lines.append("time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) +

@@ -26,7 +26,7 @@ def seen_vertices(model: NeuSModel, scene: Scene, verts: np.ndarray, views: list
         s = min(1.0, max_size / max(cam.width, cam.height))
         cam = cam.resized(max(1, round(cam.width * s)), max(1, round(cam.height * s)))
         R, t = scene.normalised_pose(i)
-        _, depth = render_image(model, cam, R, t, grid=grid)
+        depth = render_image(model, cam, R, t, grid=grid).depth
         xc = verts @ R.T + t
         front = xc[:, 2] > 1e-6
         uv = xc[:, :2] / np.where(front, xc[:, 2], 1.0)[:, None] * np.array([cam.K[0, 0], cam.K[1, 1]]) + cam.K[:2, 2]

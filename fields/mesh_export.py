@@ -1,4 +1,5 @@
-"""Mesh export: the SDF sampled in chunks on one grid, one marching-cubes pass, written in the input frame."""
+"""Mesh export: the SDF sampled in chunks on one grid, one marching-cubes pass, optional decimation,
+vertex colours from the radiance field, written in the input frame."""
 
 from __future__ import annotations
 
@@ -58,18 +59,31 @@ def vertex_colours(model: NeuSModel, verts: np.ndarray, chunk: int = 65536) -> n
     return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
+def decimate(mesh: trimesh.Trimesh, faces: int) -> trimesh.Trimesh:
+    """Quadric-error decimation (fast-simplification through trimesh) down to about `faces` faces."""
+    if faces <= 0 or len(mesh.faces) <= faces:
+        return mesh
+    try:
+        return mesh.simplify_quadric_decimation(face_count=faces)
+    except ImportError:
+        raise FieldsError("decimation needs the fast-simplification package (pip install fast-simplification)") from None
+
+
 def export_mesh(model: NeuSModel, scene: Scene, path: Path, resolution: int = 256, largest_component: bool = False,
-                cull_unseen: bool = True) -> trimesh.Trimesh:
-    """Extract, clean, colour and write a mesh in the input frame (format from the suffix), atomically."""
+                cull_unseen: bool = True, faces: int = 0) -> trimesh.Trimesh:
+    """Extract, clean, decimate (to `faces` when > 0), colour and write a mesh in the input frame
+    (format from the suffix), atomically."""
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in MESH_FORMATS:
         raise FieldsError(f"mesh format {fmt!r} not supported ({', '.join(MESH_FORMATS)})")
-    verts, faces = extract_mesh(model, resolution)
-    mesh = trimesh.Trimesh(verts, faces, vertex_colors=vertex_colours(model, verts), process=False)
+    verts, faces_ = extract_mesh(model, resolution)
+    mesh = trimesh.Trimesh(verts, faces_, process=False)
     mesh = clean_mesh(mesh, model, scene, [i for i in scene.registered() if scene.views[i].split == "train"],
                       cull_unseen, largest_component)
     if len(mesh.faces) == 0:
         raise FieldsError("no surface left after cleanup (no training camera sees the extracted surface)")
+    mesh = decimate(mesh, faces)
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=vertex_colours(model, np.asarray(mesh.vertices)))
     mesh.vertices = scene.to_normalised.inverse().apply(np.asarray(mesh.vertices))
     tmp = Path(path).with_name(Path(path).stem + ".tmp." + fmt)
     mesh.export(tmp)

@@ -51,3 +51,8 @@ def make_background(kind: str) -> nn.Module:
     if kind in BACKGROUND_COLOURS:
         return ConstantBackground(BACKGROUND_COLOURS[kind])
     raise FieldsError(f"unknown background {kind!r} (auto, learned, white, black)")
+
+
+def fixed_colour(background: nn.Module) -> tuple[float, float, float] | None:
+    """The colour of a constant background (None for a learned one)."""
+    return tuple(background.colour.tolist()) if isinstance(background, ConstantBackground) else None

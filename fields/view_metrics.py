@@ -23,6 +23,7 @@ from fields.images import composite, load_image
 from fields.neus import NeuSModel
 from fields.occupancy_grid import OccupancyGrid
 from fields.scene import Scene
+from fields.radiance_field import fixed_colour
 from fields.video import render_image
 
 
@@ -100,8 +101,9 @@ def evaluate_views(model: NeuSModel, scene: Scene, views: list[int], max_size: i
         img, cam = scene.image(i, max_size)
         R, t = scene.normalised_pose(i)
         with torch.no_grad():
-            rgb, depth = render_image(model, cam, R, t, grid=grid)
-        target = composite(img)
+            out = render_image(model, cam, R, t, grid=grid)
+        rgb, depth = out.rgb, out.depth
+        target = composite(img, fixed_colour(model.background) or (1.0, 1.0, 1.0))
         report.names.append(scene.views[i].name)
         report.psnr.append(psnr(np.clip(rgb, 0, 1), target))
         report.ssim.append(ssim(np.clip(rgb, 0, 1), target))

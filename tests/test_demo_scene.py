@@ -43,3 +43,4 @@ def test_surface_is_the_zero_level_set_and_assets_are_small():
     assert np.abs(d).max() < desc["surface_spacing"]
     total = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
     assert total < 10 * 2**20
+

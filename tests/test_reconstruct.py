@@ -52,6 +52,9 @@ def test_video_and_pose_exports(run):
     frames = imageio.mimread(run / "video.mp4")
     assert len(frames) == 24 and frames[0].shape[0] % 2 == 0 and frames[0].shape[1] % 2 == 0
     assert np.std(frames[0]) > 5  # a picture, not a flat frame
+    for kind in ("depth", "normal"):
+        other = imageio.mimread(run / f"video_{kind}.mp4")
+        assert len(other) == 24 and other[0].shape == frames[0].shape and np.std(other[0]) > 5
     scene = Scene.load(run)
     for other in (read_transforms(run / "transforms.json"), read_colmap(run / "sparse" / "0"), load_scene(run)):
         by_name = other.view_by_name()
@@ -59,6 +62,17 @@ def test_video_and_pose_exports(run):
             w = other.views[by_name[v.name]]
             assert np.allclose(v.R, w.R, atol=1e-9) and np.allclose(v.t, w.t, atol=1e-9)
     assert (run / "sparse.ply").is_file() and (run / "config.yaml").is_file() and (run / "log.txt").is_file()
+
+
+@pytest.mark.slow
+def test_the_orbit_written_as_a_camera_path_renders_the_same_video(run, tmp_path):
+    # camera_path.json is in the input frame: rendering it goes input -> normalised frame again
+    size = str(imageio.mimread(run / "video.mp4")[0].shape[1])
+    assert main(["export", "video", str(run), "--path", str(run / "camera_path.json"), "--size", size,
+                 "-o", str(tmp_path / "again.mp4")]) == 0
+    a, b = imageio.mimread(run / "video.mp4"), imageio.mimread(tmp_path / "again.mp4")
+    assert len(a) == len(b) == 24
+    assert np.abs(a[5].astype(float) - b[5].astype(float)).mean() < 2.0
 
 
 @pytest.mark.slow

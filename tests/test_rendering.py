@@ -116,3 +116,22 @@ def test_section_alpha_is_zero_in_free_space_and_one_across_a_sharp_surface():
     s = torch.tensor(1e4)
     a = section_alpha(torch.tensor([0.5, 0.01]), torch.tensor([0.4, -0.01]), s)
     assert a[0] < 1e-3 and a[1] > 0.99
+
+
+def test_inference_render_matches_the_training_render_on_a_sharp_sphere():
+    from fields.neus import render_rays_inference
+
+    model = NeuSModel(AnalyticSphere(0.5), Constant([1.0, 0.0, 0.0]), Constant([0.0, 0.0, 1.0]), Sharpness(init=0.7))
+    gen = torch.Generator().manual_seed(0)
+    o = torch.tensor([[0.0, 0.0, -3.0]]).expand(200, 3) + torch.rand(200, 3, generator=gen) * 0.1
+    target = torch.rand(200, 3, generator=gen) * 1.2 - 0.6  # some rays miss the sphere
+    d = torch.nn.functional.normalize(target - o, dim=-1)
+    near, far, _ = sphere_bounds(o, d)
+    grid = OccupancyGrid.from_sdf(model.sdf.sdf, 48)
+    full = render_rays(model, o, d, near, far, n_samples=64, perturb=False, grid=grid)
+    fast = render_rays_inference(model, o, d, near, far, n_samples=64, grid=grid)
+    assert torch.allclose(fast.opacity, full.opacity, atol=0.02)
+    assert torch.allclose(fast.rgb, full.rgb, atol=0.02)
+    hit = full.opacity > 0.5
+    assert torch.allclose(fast.depth[hit], full.depth[hit], atol=0.01)
+    assert torch.allclose(fast.normal[hit], full.normal[hit], atol=0.03)
