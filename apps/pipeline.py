@@ -21,7 +21,7 @@ from fields.mesh_export import export_mesh
 from fields.normalisation import fit_unit_sphere
 from fields.occupancy_grid import OccupancyGrid
 from fields.view_metrics import hold_out
-from fields.scene import Scene
+from fields.scene import Camera, Scene
 from fields.train import TrainConfig, load_model, train
 from fields.video import depth_frames, even_camera, normal_frame, orbit_poses, render_image, write_video
 from sfm.io import load_scene, write_colmap, write_transforms
@@ -146,7 +146,8 @@ def video_poses(scene: Scene, path: str, frames: int, size: int | None) -> list[
     a camera-path file (nerfstudio's format, poses in the input frame, its render size), each camera
     shrunk to at most `size` px when given, with even sides."""
     if path == "orbit":
-        cam = scene.camera_of(scene.registered()[0])
+        c = scene.camera_of(scene.registered()[0])
+        cam = Camera.from_focal(c.width, c.height, c.K[1, 1], c.K[1, 1])  # centred, square pixels, no distortion
         cam = even_camera(cam, size or max(cam.width, cam.height))
         return [(cam, R, t) for R, t in orbit_poses(scene, frames)]
     return [(even_camera(c, size or max(c.width, c.height)), *scene.to_normalised.transform_pose(R, t))
