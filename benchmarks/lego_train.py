@@ -1,6 +1,6 @@
 """NeuS training on NeRF-synthetic lego on the CPU: test-view PSNR / SSIM / depth after fixed training times.
 
-Run: .venv/bin/python benchmarks/lego_train.py [--minutes 5,15] [--size 200] [--every 1]
+Run: .venv/bin/python benchmarks/lego_train.py [--minutes 5,15] [--size 200] [--every 1] [--set train.KEY=VALUE]
 One fresh run per time budget (the learning-rate decay follows the budget), default preset otherwise;
 100 train views shrunk to --size, the test views rendered at the same size. 2 threads.
 The reference row is instant-ngp's published figure on a GPU (not run here).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from apps.config import load_preset
+from apps.config import resolve
 from apps.pipeline import prepare_scene
 from fields.train import TrainConfig, load_model, train
 from fields.view_metrics import evaluate_views, held_out_views
@@ -32,11 +32,13 @@ def main() -> None:
     ap.add_argument("--minutes", default="5,15")
     ap.add_argument("--size", type=int, default=200)
     ap.add_argument("--every", type=int, default=1, help="evaluate every n-th test view")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="change a preset value, as on the fields command line")
     args = ap.parse_args()
     if not LEGO.is_dir():
         sys.exit(f"skipped: {LEGO} is absent")
     torch.set_num_threads(2)
-    cfg = load_preset("default")
+    cfg = resolve("default", args.overrides)
     rows = []
     for minutes in (float(m) for m in args.minutes.split(",")):
         run = RUNS / f"bench_lego_{minutes:g}min"
@@ -54,7 +56,7 @@ def main() -> None:
         rep = evaluate_views(model, scene, views, args.size).to_dict()
         rows.append((minutes, steps, wall, len(views), rep))
     print(f"lego, {len(scene.registered()) - len(held_out_views(scene))} train views at {args.size} px, "
-          f"torch {torch.__version__}, 2 threads")
+          f"torch {torch.__version__}, 2 threads" + (f", {' '.join(args.overrides)}" if args.overrides else ""))
     print(f"{'method':28s} {'budget':>7s} {'steps':>7s} {'wall s':>7s} {'views':>6s} {'PSNR':>6s} {'SSIM':>6s} {'depth %':>8s}")
     for minutes, steps, wall, n, rep in rows:
         depth = f"{100 * rep['depth_rel']:8.2f}" if rep["depth_rel"] is not None else f"{'-':>8s}"
