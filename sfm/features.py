@@ -1,0 +1,85 @@
+"""The front end: SIFT, matching and geometric verification through pycolmap, read back as arrays,
+and the verified matches joined into multi-view tracks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from fields.scene import Scene
+from sfm.colmap_backend import FrontEndOptions, extract_and_match
+
+
+@dataclass
+class Correspondences:
+    """Keypoints per view (scene order) and verified inlier matches per view pair (i < j)."""
+
+    keypoints: list[np.ndarray]  # (K_i, 2) pixels, COLMAP convention (pixel centres at +0.5)
+    pairs: dict[tuple[int, int], np.ndarray]  # (M, 2) keypoint indices into views i and j
+
+    def num_matches(self, i: int, j: int) -> int:
+        key = (min(i, j), max(i, j))
+        return len(self.pairs[key]) if key in self.pairs else 0
+
+
+def match_views(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptions) -> Correspondences:
+    """Run pycolmap's extraction and matching into work/database.db and read the result back."""
+    pycolmap.logging.minloglevel = 2
+    work.mkdir(parents=True, exist_ok=True)
+    database = work / "database.db"
+    extract_and_match(scene, image_dir, database, opts)
+    return read_database(database, scene)
+
+
+def read_database(database: Path, scene: Scene) -> Correspondences:
+    """Keypoints and verified two-view inlier matches from a COLMAP database, indexed like scene.views."""
+    by_file = {v.path.name: i for i, v in enumerate(scene.views) if v.path is not None}
+    db = pycolmap.Database.open(str(database))
+    try:
+        view_of: dict[int, int] = {}
+        keypoints = [np.zeros((0, 2)) for _ in scene.views]
+        for im in db.read_all_images():
+            if im.name in by_file:
+                view_of[im.image_id] = by_file[im.name]
+                keypoints[by_file[im.name]] = np.asarray(db.read_keypoints(im.image_id))[:, :2].astype(np.float64)
+        pairs: dict[tuple[int, int], np.ndarray] = {}
+        pair_ids, geometries = db.read_two_view_geometries()
+        for pid, geo in zip(pair_ids, geometries):
+            id1, id2 = pycolmap.pair_id_to_image_pair(pid)
+            m = np.asarray(geo.inlier_matches, np.int64).reshape(-1, 2)
+            if id1 not in view_of or id2 not in view_of or len(m) == 0:
+                continue
+            i, j = view_of[id1], view_of[id2]
+            pairs[(i, j) if i < j else (j, i)] = m if i < j else m[:, ::-1].copy()
+    finally:
+        db.close()
+    return Correspondences(keypoints, pairs)
+
+
+def build_tracks(corr: Correspondences, min_length: int = 2) -> list[np.ndarray]:
+    """Matches joined transitively into tracks, each (L, 2) rows of (view, keypoint); a track that
+    would hold two keypoints of the same view is inconsistent and dropped."""
+    offsets = np.concatenate([[0], np.cumsum([len(k) for k in corr.keypoints])])
+    if not corr.pairs:
+        return []
+    edges = np.concatenate([np.stack([offsets[i] + m[:, 0], offsets[j] + m[:, 1]], 1)
+                            for (i, j), m in corr.pairs.items()])
+    n = int(offsets[-1])
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    used = np.unique(edges)
+    view = np.searchsorted(offsets, used, side="right") - 1
+    order = np.argsort(label[used], kind="stable")
+    used, view = used[order], view[order]
+    splits = np.flatnonzero(np.diff(label[used])) + 1
+    tracks = []
+    for nodes, views in zip(np.split(used, splits), np.split(view, splits)):
+        if len(nodes) < min_length or len(np.unique(views)) != len(views):
+            continue
+        tracks.append(np.stack([views, nodes - offsets[views]], 1))
+    return tracks
