@@ -100,10 +100,9 @@ def nearest_rotation(M: np.ndarray) -> np.ndarray:
     return U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
 
 
-def write_colmap(scene: Scene, folder: Path, text: bool = False) -> None:
-    """Write the registered views, cameras and tracked points as a COLMAP model."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def scene_to_reconstruction(scene: Scene) -> tuple[pycolmap.Reconstruction, dict[int, int]]:
+    """A pycolmap Reconstruction of the registered views, cameras and tracked points, and the image id
+    of each registered view index."""
     rec = pycolmap.Reconstruction()
     for ci, cam in enumerate(scene.cameras):
         rec.add_camera_with_trivial_rig(camera_to_colmap(cam, ci + 1))
@@ -124,6 +123,14 @@ def write_colmap(scene: Scene, folder: Path, text: bool = False) -> None:
                 if int(vi) in image_id:
                     track.add_element(image_id[int(vi)], int(kpi))
         rec.add_point3D(scene.points.xyz[k], track, scene.points.rgb[k])
+    return rec, image_id
+
+
+def write_colmap(scene: Scene, folder: Path, text: bool = False) -> None:
+    """Write the registered views, cameras and tracked points as a COLMAP model."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rec, _ = scene_to_reconstruction(scene)
     if text:
         rec.write_text(folder)
     else:

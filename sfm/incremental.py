@@ -1,0 +1,380 @@
+"""Neural incremental SfM on the SDF's zero level set (Level-S2fM), without per-scene knobs and
+without aborting on a view that fails to register.
+
+1. two-view init (most well-triangulated points at a wide enough angle), the frame scaled so the
+   points fill the SDF's cube, and an SDF fitted to them;
+2. next view: the most 2D-3D correspondences to points near the zero level set, PnP-RANSAC;
+3. new tracks triangulated onto the SDF (sphere tracing both rays, or DLT snapped onto it),
+   rejected by reprojection error and |sdf|;
+4. neural bundle adjustment of poses and SDF (sfm/neural_ba.py), locally after each view and over
+   everything periodically and at the end;
+5. a view that fails is retried after the next success and reported if it never registers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fields.encodings.hash_grid import HashGrid
+from fields.errors import FieldsError
+from fields.images import load_image
+from fields.regularisers import eikonal_loss
+from fields.scene import Camera, Points, Scene
+from fields.sdf_field import SDFField
+from sfm.classical_polish import polish
+from sfm.colmap_backend import FrontEndOptions
+from sfm.features import Correspondences, build_tracks, match_views
+from sfm.neural_ba import BAProblem, bundle_adjust
+from sfm.pnp import estimate_pose
+from sfm.triangulation import reprojection_error, triangulate_on_sdf
+from sfm.two_view import initial_pair
+
+log = logging.getLogger("fields")
+
+
+@dataclass
+class NeuralSfMOptions:
+    tau: float = 0.02  # |sdf| below which a point counts as on the level set (cube half-width 1)
+    max_error_px: float = 4.0  # reprojection error above which an observation / point is rejected
+    pnp_error_px: float = 3.0
+    min_inliers: int = 15
+    init_fit_steps: int = 300
+    local_steps: int = 40
+    global_steps: int = 150
+    global_every: int = 5  # global BA after every this many registered views
+    local_views: int = 6  # the new view and its most connected registered neighbours
+    target_error_px: float = 1.0  # final global BA rounds stop once the mean error is below this
+    final_rounds: int = 3
+    refine_focal: bool = True  # focal lengths refined in the global bundle adjustments
+    classical_polish: bool = True  # a pycolmap (Ceres) BA after each global neural BA, SDF refitted
+    refit_steps: int = 60
+    seed: int = 0
+
+
+@dataclass
+class ViewReport:
+    registered: bool = False
+    inliers: int = 0
+    error_px: float = float("nan")
+    reason: str = ""
+    attempts: int = 0
+
+
+@dataclass
+class Reconstruction:
+    """The growing model: poses by view, a 3-D point (or NaN) per track, the SDF."""
+
+    cameras: list[Camera]  # per view
+    tracks: list[np.ndarray]
+    track_of: list[np.ndarray]  # per view: track id of each keypoint (-1: none)
+    corr: Correspondences
+    sdf: SDFField
+    poses: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    reports: dict[int, ViewReport] = field(default_factory=dict)
+
+    camera_index: list[int] = field(default_factory=list)  # per view: index into the shared cameras
+
+    @property
+    def K(self) -> list[np.ndarray]:
+        return [c.K for c in self.cameras]
+
+    def scale_focal(self, c: int, factor: float) -> None:
+        """Multiply the focal length of shared camera c (every view using it) by factor."""
+        for v, ci in enumerate(self.camera_index):
+            if ci == c:
+                cam = self.cameras[v]
+                self.cameras[v] = Camera.from_focal(cam.width, cam.height, cam.K[0, 0] * factor, cam.K[1, 1] * factor,
+                                                    cam.K[0, 2], cam.K[1, 2])
+                self.cameras[v].dist = cam.dist
+
+    def has_point(self) -> np.ndarray:
+        return ~np.isnan(self.xyz[:, 0])
+
+
+def make_sdf(seed: int) -> SDFField:
+    torch.manual_seed(seed)
+    enc = HashGrid(dim=3, n_levels=8, n_features=2, log2_hashmap_size=15, base_resolution=8, finest_resolution=128)
+    return SDFField(enc, hidden=64)
+
+
+def fit_sdf_to_points(sdf: SDFField, points: np.ndarray, steps: int, seed: int = 0, lr: float = 5e-3) -> None:
+    """|f| on the points plus Eikonal: the surface through the sparse points (from the sphere init, or
+    from the current surface after the points moved)."""
+    gen = torch.Generator().manual_seed(seed)
+    P = torch.tensor(points, dtype=torch.float32)
+    opt = torch.optim.Adam(sdf.parameters(), lr=lr)
+    for _ in range(steps):
+        f, _, g = sdf.gradient(P, create_graph=True)
+        loss = f.abs().mean() + 0.1 * eikonal_loss(sdf, g, 1024, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def track_lookup(corr: Correspondences, tracks: list[np.ndarray]) -> list[np.ndarray]:
+    lookup = [np.full(len(k), -1, np.int64) for k in corr.keypoints]
+    for tid, tr in enumerate(tracks):
+        for v, k in tr:
+            lookup[v][k] = tid
+    return lookup
+
+
+def observations(rec: Reconstruction, views: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(view, track, pixel) rows of the given registered views for tracks that have a point."""
+    vs, ts, xs = [], [], []
+    has = rec.has_point()
+    for v in views:
+        tid = rec.track_of[v]
+        k = np.flatnonzero((tid >= 0) & has[np.maximum(tid, 0)])
+        vs.append(np.full(len(k), v))
+        ts.append(tid[k])
+        xs.append(rec.corr.keypoints[v][k])
+    return np.concatenate(vs), np.concatenate(ts), np.concatenate(xs)
+
+
+def run_ba(rec: Reconstruction, views: list[int], fixed: set[int], gauge: tuple[int, int] | None, steps: int,
+           opts: NeuralSfMOptions, refine_focal: bool = False) -> float:
+    """Neural BA over `views` (poses of `fixed` held) and the points they see, with the focal lengths
+    when asked; writes poses, cameras and snapped points back, drops points that reproject badly or
+    left the level set; returns the mean reprojection error."""
+    obs_v, obs_t, obs_x = observations(rec, views)
+    if len(obs_t) == 0:
+        return float("nan")
+    pts, pidx = np.unique(obs_t, return_inverse=True)
+    vidx = {v: k for k, v in enumerate(views)}
+    t_mask = np.ones((len(views), 3))
+    if gauge is not None and gauge[0] in vidx:
+        t_mask[vidx[gauge[0]], gauge[1]] = 0.0
+    prob = BAProblem(np.stack([rec.K[v] for v in views]), np.stack([rec.poses[v][0] for v in views]),
+                     np.stack([rec.poses[v][1] for v in views]), rec.xyz[pts],
+                     np.array([vidx[v] for v in obs_v]), pidx, obs_x,
+                     np.array([v not in fixed for v in views]), t_mask,
+                     np.array([rec.camera_index[v] for v in views]) if refine_focal else None)
+    res = bundle_adjust(rec.sdf, prob, steps, opts.tau, seed=opts.seed)
+    for k, v in enumerate(views):
+        rec.poses[v] = (res.R[k], res.t[k])
+    if refine_focal:
+        for c, f in enumerate(res.focal_scale):
+            rec.scale_focal(c, float(f))
+    rec.xyz[pts] = res.points
+    worst = np.zeros(len(pts))
+    np.maximum.at(worst, pidx, res.errors)
+    bad = (worst > opts.max_error_px) | (res.residual > opts.tau) | ~np.isfinite(res.points).all(1)
+    rec.xyz[pts[bad]] = np.nan
+    good_obs = ~bad[pidx]
+    return float(res.errors[good_obs].mean()) if good_obs.any() else float("nan")
+
+
+def initialise(corr: Correspondences, scene: Scene, opts: NeuralSfMOptions) -> Reconstruction:
+    cam = scene.camera_of(0)
+    tv = initial_pair(cam, corr, seed=opts.seed)
+    if tv is None or int(tv.good.sum()) < 30:
+        raise FieldsError("no image pair with enough well-triangulated matches to start SfM; "
+                          "the photos may not overlap")
+    tracks = build_tracks(corr)
+    cams = [scene.camera_of(i) for i in range(len(scene.views))]
+    rec = Reconstruction(cams, tracks, track_lookup(corr, tracks), corr, make_sdf(opts.seed),
+                         camera_index=[v.camera for v in scene.views])
+    rec.xyz = np.full((len(tracks), 3), np.nan)
+    # the frame: points centred at their median, their 90th-percentile radius at 0.5 of the SDF's cube
+    X = tv.points[tv.good]
+    centre = np.median(X, axis=0)
+    s = 0.5 / max(float(np.percentile(np.linalg.norm(X - centre, axis=1), 90)), 1e-9)
+    # world Y = s (X - centre); camera coordinates scaled by s project the same: s x_i = Y + s centre,
+    # s x_j = R Y + s (R centre + t)
+    rec.poses[tv.i] = (np.eye(3), s * centre)
+    rec.poses[tv.j] = (tv.R, s * (tv.R @ centre + tv.t))
+    t1 = rec.track_of[tv.i][tv.matches[:, 0]]
+    t2 = rec.track_of[tv.j][tv.matches[:, 1]]
+    ok = tv.good & (t1 >= 0) & (t1 == t2)
+    rec.xyz[t1[ok]] = s * (tv.points[ok] - centre)
+    for v in (tv.i, tv.j):
+        rec.reports[v] = ViewReport(True, int(ok.sum()))
+    fit_sdf_to_points(rec.sdf, rec.xyz[rec.has_point()], opts.init_fit_steps, opts.seed)
+    return rec
+
+
+def polish_and_refit(rec: Reconstruction, opts: NeuralSfMOptions) -> None:
+    """Classical BA over everything (sfm/classical_polish.py), then the SDF refitted to the moved points."""
+    has = np.flatnonzero(rec.has_point())
+    if len(has) < 10 or len(rec.poses) < 2:
+        return
+    n_cams = max(rec.camera_index) + 1
+    shared = [rec.cameras[rec.camera_index.index(c)] if c in rec.camera_index else None for c in range(n_cams)]
+    registered = set(rec.poses)
+    tracks = [rec.tracks[t][np.isin(rec.tracks[t][:, 0], list(registered))] for t in has]
+    cams, poses, xyz = polish(shared, rec.poses, rec.camera_index, rec.corr.keypoints, rec.xyz[has], tracks,
+                              opts.refine_focal)
+    rec.poses.update(poses)
+    rec.xyz[has] = xyz
+    for v, c in enumerate(rec.camera_index):
+        rec.cameras[v] = cams[c]
+    inside = np.abs(xyz).max(1) < 1.0
+    fit_sdf_to_points(rec.sdf, xyz[inside], opts.refit_steps, opts.seed, lr=1e-3)
+
+
+def count_level_set_matches(rec: Reconstruction, v: int, near: np.ndarray) -> int:
+    tid = rec.track_of[v]
+    return int(((tid >= 0) & near[np.maximum(tid, 0)]).sum())
+
+
+def near_level_set(rec: Reconstruction, tau: float) -> np.ndarray:
+    """Per track: has a point and that point is within tau of the zero level set."""
+    has = rec.has_point()
+    near = np.zeros(len(rec.tracks), bool)
+    if has.any():
+        with torch.no_grad():
+            f = rec.sdf.sdf(torch.tensor(rec.xyz[has], dtype=torch.float32)).abs().numpy()
+        near[np.flatnonzero(has)] = f < tau
+    return near
+
+
+def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOptions) -> int | None:
+    """Try candidates by decreasing level-set correspondences; the first view PnP registers, or None."""
+    near = near_level_set(rec, opts.tau)
+    ranked = sorted(candidates, key=lambda v: -count_level_set_matches(rec, v, near))
+    for v in ranked:
+        rep = rec.reports.setdefault(v, ViewReport())
+        rep.attempts += 1
+        tid = rec.track_of[v]
+        k = np.flatnonzero((tid >= 0) & near[np.maximum(tid, 0)])
+        if len(k) < opts.min_inliers:
+            rep.reason = f"{len(k)} matches to points on the surface (need {opts.min_inliers})"
+            continue
+        res = estimate_pose(rec.corr.keypoints[v][k], rec.xyz[tid[k]], rec.cameras[v], opts.pnp_error_px,
+                            opts.min_inliers, opts.seed)
+        if res is None:
+            rep.reason = f"PnP found fewer than {opts.min_inliers} inliers among {len(k)} matches"
+            continue
+        rec.poses[v] = (res.R, res.t)
+        rep.registered, rep.inliers, rep.reason = True, res.num_inliers, ""
+        return v
+    return None
+
+
+def triangulate_new(rec: Reconstruction, v: int, opts: NeuralSfMOptions) -> int:
+    """Points for tracks seen by v and another registered view that have none yet; returns how many."""
+    tid = rec.track_of[v]
+    has = rec.has_point()
+    added = 0
+    for w in list(rec.poses):
+        if w == v:
+            continue
+        key = (min(v, w), max(v, w))
+        m = rec.corr.pairs.get(key)
+        if m is None:
+            continue
+        kv, kw = (m[:, 0], m[:, 1]) if v < w else (m[:, 1], m[:, 0])
+        t = tid[kv]
+        sel = (t >= 0) & ~has[np.maximum(t, 0)] & (rec.track_of[w][kw] == t)
+        if not sel.any():
+            continue
+        xv, xw = rec.corr.keypoints[v][kv[sel]], rec.corr.keypoints[w][kw[sel]]
+        X, residual = triangulate_on_sdf(rec.sdf.sdf, rec.K[v], rec.poses[v], rec.poses[w], xv, xw)
+        e1 = reprojection_error(rec.K[v], *rec.poses[v], X, xv)
+        e2 = reprojection_error(rec.K[w], *rec.poses[w], X, xw)
+        ok = (e1 < opts.max_error_px) & (e2 < opts.max_error_px) & (np.abs(X) < 1.0).all(1)
+        ok &= residual < opts.tau * 2
+        rec.xyz[t[sel][ok]] = X[ok]
+        has[t[sel][ok]] = True
+        added += int(ok.sum())
+    return added
+
+
+def neighbours(rec: Reconstruction, v: int, n: int) -> list[int]:
+    """v and the registered views sharing the most matches with it."""
+    others = sorted((w for w in rec.poses if w != v), key=lambda w: -rec.corr.num_matches(v, w))
+    return [v] + others[: n - 1]
+
+
+def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions | None = None,
+               opts: NeuralSfMOptions | None = None, progress=None) -> tuple[Scene, dict[int, ViewReport]]:
+    """Poses and points for scene's views; unregistered views keep no pose and are reported."""
+    front, opts = front or FrontEndOptions(), opts or NeuralSfMOptions()
+    t0 = time.time()
+    corr = match_views(scene, image_dir, work, front)
+    rec = initialise(corr, scene, opts)
+    gauge_view = [v for v in rec.poses][1]
+    first = [v for v in rec.poses][0]
+    gauge = (gauge_view, int(np.argmax(np.abs(rec.poses[gauge_view][1]))))
+    run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=opts.refine_focal)
+    log.info(f"sfm: initial pair {scene.views[first].name}, {scene.views[gauge_view].name} "
+             f"({int(rec.has_point().sum())} points) in {time.time() - t0:.0f} s")
+    pending = [v for v in range(len(scene.views)) if v not in rec.poses]
+    since_global = 0
+    while pending:
+        v = register_next(rec, pending, opts)
+        if v is None:
+            break
+        pending.remove(v)
+        triangulate_new(rec, v, opts)
+        run_ba(rec, neighbours(rec, v, opts.local_views), {first}, gauge, opts.local_steps, opts)
+        since_global += 1
+        if since_global >= opts.global_every:
+            run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=opts.refine_focal)
+            if opts.classical_polish:
+                polish_and_refit(rec, opts)
+            since_global = 0
+        if progress:
+            progress(len(rec.poses), len(scene.views))
+    err = float("nan")
+    for _ in range(opts.final_rounds):
+        if opts.classical_polish:
+            polish_and_refit(rec, opts)
+        err = run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=opts.refine_focal)
+        if err <= opts.target_error_px:
+            break
+    finish_reports(rec, opts)
+    log.info(f"sfm: registered {len(rec.poses)}/{len(scene.views)} views, {int(rec.has_point().sum())} points, "
+             f"mean reprojection error {err:.2f} px, {time.time() - t0:.0f} s")
+    return to_scene(rec, scene), rec.reports
+
+
+def finish_reports(rec: Reconstruction, opts: NeuralSfMOptions) -> None:
+    for v, rep in rec.reports.items():
+        if v in rec.poses:
+            ov, ot, ox = observations(rec, [v])
+            if len(ot):
+                rep.error_px = float(reprojection_error(rec.K[v], *rec.poses[v], rec.xyz[ot], ox).mean())
+            rep.inliers = len(ot)
+    for v in range(len(rec.K)):
+        rec.reports.setdefault(v, ViewReport(reason="never matched to the model"))
+
+
+def to_scene(rec: Reconstruction, inputs: Scene) -> Scene:
+    """The inputs with poses and the sparse points (colours from the first observation's image)."""
+    cameras = list(inputs.cameras)
+    for v, c in enumerate(rec.camera_index):
+        cameras[c] = rec.cameras[v]
+    out = Scene(cameras, [v for v in inputs.views], Points())
+    for i, v in enumerate(out.views):
+        v.R, v.t = rec.poses[i] if i in rec.poses else (None, None)
+        v.keypoints = rec.corr.keypoints[i].astype(np.float64)
+    keep = np.flatnonzero(rec.has_point())
+    tracks = []
+    for tid in keep:
+        tr = rec.tracks[tid]
+        tracks.append(tr[np.isin(tr[:, 0], list(rec.poses))])
+    rgb = point_colours(inputs, rec, keep)
+    out.points = Points(rec.xyz[keep].copy(), rgb, tracks)
+    return out
+
+
+def point_colours(scene: Scene, rec: Reconstruction, keep: np.ndarray) -> np.ndarray:
+    rgb = np.full((len(keep), 3), 128, np.uint8)
+    first_view = np.array([rec.tracks[t][0, 0] for t in keep], np.int64)
+    first_kp = np.array([rec.tracks[t][0, 1] for t in keep], np.int64)
+    for v in np.unique(first_view):
+        sel = np.flatnonzero(first_view == v)
+        img = load_image(scene.views[v].path)[..., :3]
+        xy = rec.corr.keypoints[v][first_kp[sel]]
+        px = np.clip(xy.astype(np.int64), 0, [img.shape[1] - 1, img.shape[0] - 1])
+        rgb[sel] = np.clip(img[px[:, 1], px[:, 0]] * 255.0, 0, 255).astype(np.uint8)
+    return rgb

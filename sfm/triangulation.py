@@ -1,0 +1,76 @@
+"""Triangulation of matched pixels: linear (DLT) for many points at once, checks by reprojection
+error, depth and triangulation angle, and Level-S2fM's variant that puts points on the SDF."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fields.level_set import newton_snap
+from fields.sphere_tracing import sphere_trace
+
+
+def projection(K: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return K @ np.c_[R, t]
+
+
+def triangulate_dlt(P1: np.ndarray, P2: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """(N, 3) points from pixels x1, x2 (N, 2) seen by 3x4 projections P1, P2 (batched SVD; a loop
+    over pycolmap's per-point call would cost more than the whole solve)."""
+    A = np.stack([x1[:, :1] * P1[2] - P1[0], x1[:, 1:] * P1[2] - P1[1],
+                  x2[:, :1] * P2[2] - P2[0], x2[:, 1:] * P2[2] - P2[1]], axis=1)  # (N, 4, 4)
+    A = A / np.linalg.norm(A, axis=2, keepdims=True).clip(1e-12)
+    X = np.linalg.svd(A)[2][:, -1]
+    w = X[:, 3:]
+    w = np.where(np.abs(w) < 1e-12, 1e-12, w)
+    return X[:, :3] / w
+
+
+def reproject(K: np.ndarray, R: np.ndarray, t: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels (N, 2), depths (N,)) of world points in a camera."""
+    xc = X @ R.T + t
+    z = xc[:, 2]
+    uv = xc[:, :2] / np.where(np.abs(z) < 1e-12, 1e-12, z)[:, None] @ K[:2, :2].T + K[:2, 2]
+    return uv, z
+
+
+def reprojection_error(K: np.ndarray, R: np.ndarray, t: np.ndarray, X: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Pixel distance of projected points from their observations (inf behind the camera)."""
+    uv, z = reproject(K, R, t, X)
+    err = np.linalg.norm(uv - x, axis=1)
+    return np.where(z > 1e-9, err, np.inf)
+
+
+def triangulation_angle_deg(X: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    a, b = c1 - X, c2 - X
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)).clip(1e-12)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def pixel_rays(K: np.ndarray, R: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World-frame origins and unit directions of the rays through pixels x (N, 2)."""
+    dirs_cam = np.c_[(x - K[:2, 2]) / np.diag(K)[:2], np.ones(len(x))]
+    d = dirs_cam @ R  # R^T applied to each row
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return np.broadcast_to(-R.T @ t, d.shape).copy(), d
+
+
+def triangulate_on_sdf(sdf, K: np.ndarray, pose1: tuple[np.ndarray, np.ndarray], pose2: tuple[np.ndarray, np.ndarray],
+                       x1: np.ndarray, x2: np.ndarray, far: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+    """Level-S2fM's triangulation: trace both rays of each match onto the SDF and take the midpoint of
+    the two hits; where a ray misses, the DLT point snapped onto the surface by Newton steps.
+    Returns (points (N, 3), |sdf| at them)."""
+    X = triangulate_dlt(projection(K, *pose1), projection(K, *pose2), x1, x2)
+    hits = []
+    for (R, t), x in ((pose1, x1), (pose2, x2)):
+        o, d = pixel_rays(K, R, t, x)
+        o_t, d_t = torch.from_numpy(o).float(), torch.from_numpy(d).float()
+        res = sphere_trace(sdf, o_t, d_t, torch.zeros(len(x)), torch.full((len(x),), far))
+        hits.append((res.points(o_t, d_t).double().numpy(), res.hit.numpy()))
+    both = hits[0][1] & hits[1][1]
+    mid = 0.5 * (hits[0][0] + hits[1][0])
+    snapped, _ = newton_snap(sdf, torch.from_numpy(X).float(), steps=2)
+    out = np.where(both[:, None], mid, snapped.double().numpy())
+    with torch.no_grad():
+        residual = sdf(torch.from_numpy(out).float()).abs().double().numpy()
+    return out, residual
