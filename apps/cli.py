@@ -20,7 +20,10 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace, run: Path) -> dict:
     from apps import config
 
-    cfg = config.resolve(args.preset, args.overrides)
+    overrides = list(args.overrides)
+    if getattr(args, "backend", None):
+        overrides.append(f"sfm.backend={args.backend}")
+    cfg = config.resolve(args.preset, overrides)
     run.mkdir(parents=True, exist_ok=True)
     config.save(cfg, run / "config.yaml")
     return cfg
@@ -253,12 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", type=Path, help="folder of photos")
     p.add_argument("-o", "--output", type=Path, required=True, help="run folder")
     p.add_argument("--force", action="store_true", help="start over instead of resuming")
+    p.add_argument("--backend", choices=("neural", "colmap"),
+                   help="SfM: neural (Level-S2fM on an SDF) or colmap (pycolmap's incremental mapper)")
     _add_config_args(p)
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("sfm", help="camera poses from images; writes a COLMAP model and transforms.json")
     p.add_argument("images", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--backend", choices=("neural", "colmap"),
+                   help="SfM: neural (Level-S2fM on an SDF) or colmap (pycolmap's incremental mapper)")
     _add_config_args(p)
     p.set_defaults(func=cmd_sfm)
 

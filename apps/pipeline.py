@@ -83,22 +83,34 @@ def read_inputs(images: Path) -> Scene:
 
 
 def run_sfm(images: Path, run: Path, cfg: dict) -> Scene:
-    """Poses for a folder of images (pycolmap incremental mapping), normalised, written into run."""
+    """Poses for a folder of images (neural Level-S2fM or pycolmap's incremental mapper), normalised,
+    written into run with sfm_report.json (per image: registered or why not, observations, error)."""
     import pycolmap
-
-    from sfm.colmap_backend import FrontEndOptions, incremental_colmap
-
-    backend = cfg["sfm"]["backend"]
-    if backend != "colmap":
-        raise FieldsError(f"SfM backend {backend!r} is not available yet (use colmap)")
-    inputs = read_inputs(images)
-    log.info(f"sfm: {len(inputs.views)} images, pycolmap incremental mapping")
-    pycolmap.logging.minloglevel = 2
-    opts = FrontEndOptions(cfg["sfm"]["max_image_size"], cfg["sfm"]["max_num_features"], seed=cfg["sfm"]["seed"])
     from rich.console import Console
 
-    with Console(stderr=True).status("sfm: SIFT, exhaustive matching, incremental mapping"):
-        scene = incremental_colmap(inputs, Path(images).resolve(), run / "sfm", opts)
+    from sfm.colmap_backend import FrontEndOptions, incremental_colmap
+    from sfm.incremental import NeuralSfMOptions, neural_sfm
+    from sfm.report import view_rows, write_report
+
+    backend = cfg["sfm"]["backend"]
+    if backend not in ("neural", "colmap"):
+        raise FieldsError(f"unknown SfM backend {backend!r} (neural, colmap)")
+    inputs = read_inputs(images)
+    pycolmap.logging.minloglevel = 2
+    opts = FrontEndOptions(cfg["sfm"]["max_image_size"], cfg["sfm"]["max_num_features"], seed=cfg["sfm"]["seed"])
+    t0, reasons = time.time(), {}
+    if backend == "neural":
+        log.info(f"sfm: {len(inputs.views)} images, neural incremental SfM on the SDF level set")
+        with Console(stderr=True).status("sfm: SIFT, matching, neural incremental SfM") as status:
+            progress = lambda n, total: status.update(f"sfm: registered {n}/{total} views")  # noqa: E731
+            scene, reports = neural_sfm(inputs, Path(images).resolve(), run / "sfm", opts,
+                                        NeuralSfMOptions(seed=cfg["sfm"]["seed"]), progress)
+        reasons = {i: r.reason for i, r in reports.items() if not r.registered}
+    else:
+        log.info(f"sfm: {len(inputs.views)} images, pycolmap incremental mapping")
+        with Console(stderr=True).status("sfm: SIFT, exhaustive matching, incremental mapping"):
+            scene = incremental_colmap(inputs, Path(images).resolve(), run / "sfm", opts)
+    write_report(run / "sfm_report.json", backend, time.time() - t0, view_rows(scene, reasons))
     missing = [v.name for v in scene.views if not v.registered]
     log.info(f"sfm: registered {len(scene.registered())}/{len(scene.views)} views, {len(scene.points)} points"
              + (f"; not registered: {', '.join(missing)}" if missing else ""))
