@@ -32,7 +32,8 @@ from sfm.colmap_backend import FrontEndOptions
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.neural_ba import BAProblem, bundle_adjust
 from sfm.pnp import estimate_pose
-from sfm.triangulation import reprojection_error, triangulate_on_sdf
+from fields.sphere_tracing import sphere_trace
+from sfm.triangulation import pixel_rays, reprojection_error, triangulate_on_sdf
 from sfm.two_view import initial_pair
 
 log = logging.getLogger("fields")
@@ -236,8 +237,32 @@ def near_level_set(rec: Reconstruction, tau: float) -> np.ndarray:
     return near
 
 
+def surface_correspondences(rec: Reconstruction, v: int) -> tuple[np.ndarray, np.ndarray]:
+    """2D-3D correspondences for view v through the SDF: each match of v with a registered view w
+    whose ray from w hits the surface gives that hit as the 3-D point. On sparse match graphs (a
+    ring of views, two-view tracks) this is where the next view finds its points: they are not
+    triangulated yet, but the surface fitted to the neighbours' points already holds them."""
+    xs, Xs = [np.zeros((0, 2))], [np.zeros((0, 3))]
+    for w in rec.poses:
+        m = rec.corr.pairs.get((min(v, w), max(v, w)))
+        if m is None:
+            continue
+        kv, kw = (m[:, 0], m[:, 1]) if v < w else (m[:, 1], m[:, 0])
+        o, d = pixel_rays(rec.K[w], *rec.poses[w], rec.corr.keypoints[w][kw])
+        o_t, d_t = torch.from_numpy(o).float(), torch.from_numpy(d).float()
+        hit = sphere_trace(rec.sdf.sdf, o_t, d_t, torch.zeros(len(o)), torch.full((len(o),), 6.0))
+        ok = hit.hit.numpy()
+        xs.append(rec.corr.keypoints[v][kv[ok]])
+        Xs.append(hit.points(o_t, d_t).double().numpy()[ok])
+    return np.concatenate(xs), np.concatenate(Xs)
+
+
 def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOptions) -> int | None:
-    """Try candidates by decreasing level-set correspondences; the first view PnP registers, or None."""
+    """Try candidates by decreasing level-set correspondences; the first view PnP registers, or None.
+
+    PnP uses the tracks' points near the zero level set, or, when those are too few, points on the
+    SDF's surface found by tracing the matched keypoints' rays from registered neighbours.
+    """
     near = near_level_set(rec, opts.tau)
     ranked = sorted(candidates, key=lambda v: -count_level_set_matches(rec, v, near))
     for v in ranked:
@@ -245,13 +270,17 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
         rep.attempts += 1
         tid = rec.track_of[v]
         k = np.flatnonzero((tid >= 0) & near[np.maximum(tid, 0)])
-        if len(k) < opts.min_inliers:
-            rep.reason = f"{len(k)} matches to points on the surface (need {opts.min_inliers})"
+        x, X, source = rec.corr.keypoints[v][k], rec.xyz[tid[k]], "points on the surface"
+        if len(k) < 4 * opts.min_inliers:
+            x2, X2 = surface_correspondences(rec, v)
+            x, X = np.concatenate([x, x2]), np.concatenate([X, X2])
+            source = "points on or traced onto the surface"
+        if len(x) < opts.min_inliers:
+            rep.reason = f"{len(x)} {source} (need {opts.min_inliers})"
             continue
-        res = estimate_pose(rec.corr.keypoints[v][k], rec.xyz[tid[k]], rec.cameras[v], opts.pnp_error_px,
-                            opts.min_inliers, opts.seed)
+        res = estimate_pose(x, X, rec.cameras[v], opts.pnp_error_px, opts.min_inliers, opts.seed)
         if res is None:
-            rep.reason = f"PnP found fewer than {opts.min_inliers} inliers among {len(k)} matches"
+            rep.reason = f"PnP found fewer than {opts.min_inliers} inliers among {len(x)} {source}"
             continue
         rec.poses[v] = (res.R, res.t)
         rep.registered, rep.inliers, rep.reason = True, res.num_inliers, ""

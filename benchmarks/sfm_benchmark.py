@@ -1,0 +1,109 @@
+"""SfM against ground truth: the neural backend (Level-S2fM) and pycolmap's incremental mapper side by
+side, in the same run, on the same matches settings and the same intrinsics prior.
+
+Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25]
+Intrinsics: both backends get one shared pinhole camera whose prior is the ground-truth K of the
+first view, and both refine its focal length (pycolmap: SIMPLE_RADIAL prior, its BA; neural: its
+global BA). Errors after a Sim(3) alignment of camera centres (sfm/pose_metrics.py). 2 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pycolmap
+import torch
+from PIL import Image
+
+from fields.images import composite, load_image
+from fields.scene import Scene, View
+from sfm.colmap_backend import FrontEndOptions, incremental_colmap
+from sfm.incremental import neural_sfm
+from sfm.io import read_middlebury, read_nerf_synthetic, read_strecha, read_transforms
+from sfm.pose_metrics import compare_poses
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def unposed(gt: Scene, image_dir: Path) -> Scene:
+    """The ground truth's views without poses, sharing the first view's camera as the prior."""
+    views = [View(v.name, image_dir / Path(v.path).name, 0, split="train") for v in gt.views]
+    return Scene([gt.cameras[gt.views[0].camera]], views)
+
+
+def lego25(work: Path) -> tuple[Scene, Path]:
+    """25 lego train views (every 4th) at 400x400 on white, written as RGB PNGs into work."""
+    gt = read_nerf_synthetic(DATA / "nerf_synthetic" / "lego")
+    keep = [v for v in gt.views if v.split == "train"][::4]
+    out = work / "lego25"
+    out.mkdir(parents=True, exist_ok=True)
+    for v in keep:
+        img = composite(load_image(v.path, (400, 400)))
+        Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(out / Path(v.path).name)
+        v.path = out / Path(v.path).name
+    cam = gt.cameras[keep[0].camera].resized(400, 400)
+    return Scene([cam], [View(Path(v.path).name, v.path, 0, v.R, v.t) for v in keep]), out
+
+
+def datasets(work: Path, only: set[str]) -> list[tuple[str, Scene, Path]]:
+    out = []
+    if "demo" in only:
+        out.append(("demo (32)", read_transforms(ROOT / "assets" / "demo" / "transforms.json"), ROOT / "assets" / "demo" / "images"))
+    dino = DATA / "middlebury" / "dinoSparseRing" / "dinoSR_par.txt"
+    if "dino" in only and dino.is_file():
+        out.append(("dinoSparseRing (16)", read_middlebury(dino), dino.parent))
+    herz = DATA / "strecha" / "Herz-Jesus-P8"
+    if "herzjesu" in only and herz.is_dir():
+        out.append(("Herz-Jesu-P8 (8)", read_strecha(herz), herz / "images"))
+    if "lego25" in only and (DATA / "nerf_synthetic" / "lego").is_dir():
+        gt, folder = lego25(work)
+        out.append(("lego 25 @400", gt, folder))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="demo,dino,herzjesu,lego25")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    pycolmap.logging.minloglevel = 2
+    work = Path(tempfile.mkdtemp(prefix="sfm_bench_"))
+    rows = []
+    try:
+        for name, gt, folder in datasets(work, set(args.only.split(","))):
+            for backend in ("neural", "pycolmap"):
+                inputs = unposed(gt, folder)
+                t0 = time.time()
+                try:
+                    if backend == "neural":
+                        scene, _ = neural_sfm(inputs, folder, work / name / backend, FrontEndOptions())
+                    else:
+                        scene = incremental_colmap(inputs, folder, work / name / backend, FrontEndOptions())
+                    rep = compare_poses(scene, gt).to_dict()
+                except Exception as exc:  # a failed backend is a row, not the end of the benchmark
+                    rep = {"error": f"{type(exc).__name__}: {exc}"}
+                rows.append((name, backend, time.time() - t0, rep))
+                print(f"done {name} {backend} {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"SfM against ground truth, torch {torch.__version__}, pycolmap {pycolmap.__version__}, 2 threads")
+    print(f"{'scene':22s} {'backend':9s} {'reg':>7s} {'rot med':>8s} {'rot mean':>9s} {'ctr med %':>10s} "
+          f"{'AUC5':>6s} {'AUC10':>6s} {'AUC20':>6s} {'wall s':>7s}")
+    for name, backend, wall, r in rows:
+        if "error" in r:
+            print(f"{name:22s} {backend:9s} failed: {r['error']}")
+            continue
+        print(f"{name:22s} {backend:9s} {r['registered']:>3d}/{r['total']:<3d} {r['rotation_error_median_deg']:8.3f} "
+              f"{r['rotation_error_mean_deg']:9.3f} {100 * r['center_error_median']:10.3f} {100 * r['auc5']:6.1f} "
+              f"{100 * r['auc10']:6.1f} {100 * r['auc20']:6.1f} {wall:7.0f}")
+
+
+if __name__ == "__main__":
+    main()
