@@ -45,16 +45,16 @@ class NeuralSfMOptions:
     max_error_px: float = 4.0  # reprojection error above which an observation / point is rejected
     pnp_error_px: float = 3.0
     min_inliers: int = 15
-    init_fit_steps: int = 300
-    local_steps: int = 40
-    global_steps: int = 150
+    init_fit_steps: int = 200
+    local_steps: int = 20
+    global_steps: int = 80
     global_every: int = 5  # global BA after every this many registered views
     local_views: int = 6  # the new view and its most connected registered neighbours
     target_error_px: float = 1.0  # final global BA rounds stop once the mean error is below this
     final_rounds: int = 3
     refine_focal: bool = True  # focal lengths refined in the global bundle adjustments
     classical_polish: bool = True  # a pycolmap (Ceres) BA after each global neural BA, SDF refitted
-    refit_steps: int = 60
+    refit_steps: int = 30
     seed: int = 0
 
 
@@ -250,7 +250,7 @@ def surface_correspondences(rec: Reconstruction, v: int) -> tuple[np.ndarray, np
         kv, kw = (m[:, 0], m[:, 1]) if v < w else (m[:, 1], m[:, 0])
         o, d = pixel_rays(rec.K[w], *rec.poses[w], rec.corr.keypoints[w][kw])
         o_t, d_t = torch.from_numpy(o).float(), torch.from_numpy(d).float()
-        hit = sphere_trace(rec.sdf.sdf, o_t, d_t, torch.zeros(len(o)), torch.full((len(o),), 6.0))
+        hit = sphere_trace(rec.sdf.sdf, o_t, d_t, torch.zeros(len(o)), torch.full((len(o),), 6.0), max_steps=48)
         ok = hit.hit.numpy()
         xs.append(rec.corr.keypoints[v][kv[ok]])
         Xs.append(hit.points(o_t, d_t).double().numpy()[ok])

@@ -65,7 +65,7 @@ def triangulate_on_sdf(sdf, K: np.ndarray, pose1: tuple[np.ndarray, np.ndarray],
     for (R, t), x in ((pose1, x1), (pose2, x2)):
         o, d = pixel_rays(K, R, t, x)
         o_t, d_t = torch.from_numpy(o).float(), torch.from_numpy(d).float()
-        res = sphere_trace(sdf, o_t, d_t, torch.zeros(len(x)), torch.full((len(x),), far))
+        res = sphere_trace(sdf, o_t, d_t, torch.zeros(len(x)), torch.full((len(x),), far), max_steps=48)
         hits.append((res.points(o_t, d_t).double().numpy(), res.hit.numpy()))
     both = hits[0][1] & hits[1][1]
     mid = 0.5 * (hits[0][0] + hits[1][0])
