@@ -33,7 +33,11 @@ def polish(cameras: list[Camera], poses: dict[int, tuple[np.ndarray, np.ndarray]
     opts.print_summary = False
     opts.ceres.loss_function_type = pycolmap.LossFunctionType.CAUCHY
     opts.ceres.loss_function_scale = 1.0
-    pycolmap.bundle_adjustment(rec, opts)
+    config = pycolmap.BundleAdjustmentConfig()
+    for iid in image_id.values():
+        config.add_image(iid)
+    config.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)  # no free similarity: LM stays regular
+    pycolmap.create_default_bundle_adjuster(opts, config, rec).solve()
     out_cams = []
     for ci, cam in enumerate(cameras):
         p = rec.cameras[ci + 1].params

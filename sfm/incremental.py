@@ -44,7 +44,8 @@ class NeuralSfMOptions:
     tau: float = 0.02  # |sdf| below which a point counts as on the level set (cube half-width 1)
     max_error_px: float = 4.0  # reprojection error above which an observation / point is rejected
     pnp_error_px: float = 3.0
-    min_inliers: int = 15
+    min_inliers: int = 30  # PnP acceptance, as COLMAP's mapper: at least 30 inliers and 25 % of the matches
+    min_inlier_ratio: float = 0.25
     init_fit_steps: int = 200
     local_steps: int = 20
     global_steps: int = 80
@@ -282,8 +283,12 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
         if res is None:
             rep.reason = f"PnP found fewer than {opts.min_inliers} inliers among {len(x)} {source}"
             continue
+        if res.num_inliers < opts.min_inlier_ratio * len(x):
+            rep.reason = f"PnP: only {res.num_inliers} inliers among {len(x)} {source}"
+            continue
         rec.poses[v] = (res.R, res.t)
         rep.registered, rep.inliers, rep.reason = True, res.num_inliers, ""
+        log.debug(f"registered view {v}: {res.num_inliers} inliers of {len(x)} {source} ({len(k)} on the level set)")
         return v
     return None
 
