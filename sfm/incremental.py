@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -387,10 +387,9 @@ def to_scene(rec: Reconstruction, inputs: Scene) -> Scene:
     cameras = list(inputs.cameras)
     for v, c in enumerate(rec.camera_index):
         cameras[c] = rec.cameras[v]
-    out = Scene(cameras, [v for v in inputs.views], Points())
-    for i, v in enumerate(out.views):
-        v.R, v.t = rec.poses[i] if i in rec.poses else (None, None)
-        v.keypoints = rec.corr.keypoints[i].astype(np.float64)
+    views = [replace(v, R=rec.poses[i][0] if i in rec.poses else None, t=rec.poses[i][1] if i in rec.poses else None,
+                     keypoints=rec.corr.keypoints[i].astype(np.float64)) for i, v in enumerate(inputs.views)]
+    out = Scene(cameras, views, Points())
     keep = np.flatnonzero(rec.has_point())
     tracks = []
     for tid in keep:
