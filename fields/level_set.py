@@ -15,6 +15,11 @@ import torch
 SDFFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+def snap_step(x: torch.Tensor, f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """One Newton step onto f = 0 from the SDF value f and gradient g already evaluated at x."""
+    return x - (f / (g * g).sum(-1).clamp_min(1e-12))[:, None] * g
+
+
 def newton_snap(sdf: SDFFn, x: torch.Tensor, steps: int = 1, create_graph: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(snapped points, |sdf| before the last step) after `steps` Newton steps onto f = 0."""
@@ -25,7 +30,7 @@ def newton_snap(sdf: SDFFn, x: torch.Tensor, steps: int = 1, create_graph: bool 
             (g,) = torch.autograd.grad(f.sum(), xg, create_graph=create_graph)
         if not create_graph:
             f, g = f.detach(), g.detach()
-        x = xg - (f / (g * g).sum(-1).clamp_min(1e-12))[:, None] * g
+        x = snap_step(xg, f, g)
         if not create_graph:
             x = x.detach()
     return x, f.abs()

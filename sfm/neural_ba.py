@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fields.level_set import newton_snap
+from fields.level_set import newton_snap, snap_step
 from fields.regularisers import eikonal_loss
 from fields.sdf_field import SDFField
 
@@ -101,11 +101,11 @@ def bundle_adjust(sdf: SDFField, prob: BAProblem, steps: int, tau: float, huber_
             g["lr"] = lr * 0.05 ** (step / max(steps - 1, 1))
         R = so3_exp(w * free) @ R0
         t = t0 + dt * tmask
-        X, residual = newton_snap(sdf.sdf, P, steps=1, create_graph=True)
-        near = (residual.detach() < tau).float()
+        f, _, g = sdf.gradient(P, create_graph=True)  # one evaluation serves the snap, surface and Eikonal terms
+        X = snap_step(P, f, g)
+        near = (f.detach().abs() < tau).float()
         err = reprojection(scaled_focal(K, log_f, cam), R, t, X[pidx], view, xy)
         rep = (huber(err, huber_px) * near[pidx]).sum() / near[pidx].sum().clamp_min(1.0)
-        f, _, g = sdf.gradient(P, create_graph=True)
         loss = rep + surface_weight * f.abs().mean() + eikonal_weight * eikonal_loss(sdf, g, 512, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
