@@ -83,10 +83,6 @@ class Reconstruction:
 
     camera_index: list[int] = field(default_factory=list)  # per view: index into the shared cameras
 
-    @property
-    def K(self) -> list[np.ndarray]:
-        return [c.K for c in self.cameras]
-
     def scale_focal(self, c: int, factor: float) -> None:
         """Multiply the focal length of shared camera c (every view using it) by factor."""
         for v, ci in enumerate(self.camera_index):
@@ -154,7 +150,7 @@ def run_ba(rec: Reconstruction, views: list[int], fixed: set[int], gauge: tuple[
     t_mask = np.ones((len(views), 3))
     if gauge is not None and gauge[0] in vidx:
         t_mask[vidx[gauge[0]], gauge[1]] = 0.0
-    prob = BAProblem(np.stack([rec.K[v] for v in views]), np.stack([rec.poses[v][0] for v in views]),
+    prob = BAProblem(np.stack([rec.cameras[v].K for v in views]), np.stack([rec.poses[v][0] for v in views]),
                      np.stack([rec.poses[v][1] for v in views]), rec.xyz[pts],
                      np.array([vidx[v] for v in obs_v]), pidx, obs_x,
                      np.array([v not in fixed for v in views]), t_mask,
@@ -249,7 +245,7 @@ def surface_correspondences(rec: Reconstruction, v: int) -> tuple[np.ndarray, np
         if m is None:
             continue
         kv, kw = (m[:, 0], m[:, 1]) if v < w else (m[:, 1], m[:, 0])
-        o, d = pixel_rays(rec.K[w], *rec.poses[w], rec.corr.keypoints[w][kw])
+        o, d = pixel_rays(rec.cameras[w].K, *rec.poses[w], rec.corr.keypoints[w][kw])
         o_t, d_t = torch.from_numpy(o).float(), torch.from_numpy(d).float()
         hit = sphere_trace(rec.sdf.sdf, o_t, d_t, torch.zeros(len(o)), torch.full((len(o),), 6.0), max_steps=48)
         ok = hit.hit.numpy()
@@ -311,9 +307,9 @@ def triangulate_new(rec: Reconstruction, v: int, opts: NeuralSfMOptions) -> int:
         if not sel.any():
             continue
         xv, xw = rec.corr.keypoints[v][kv[sel]], rec.corr.keypoints[w][kw[sel]]
-        X, residual = triangulate_on_sdf(rec.sdf.sdf, rec.K[v], rec.poses[v], rec.poses[w], xv, xw)
-        e1 = reprojection_error(rec.K[v], *rec.poses[v], X, xv)
-        e2 = reprojection_error(rec.K[w], *rec.poses[w], X, xw)
+        X, residual = triangulate_on_sdf(rec.sdf.sdf, rec.cameras[v].K, rec.poses[v], rec.poses[w], xv, xw)
+        e1 = reprojection_error(rec.cameras[v].K, *rec.poses[v], X, xv)
+        e2 = reprojection_error(rec.cameras[w].K, *rec.poses[w], X, xw)
         ok = (e1 < opts.max_error_px) & (e2 < opts.max_error_px) & (np.abs(X) < 1.0).all(1)
         ok &= residual < opts.tau * 2
         rec.xyz[t[sel][ok]] = X[ok]
@@ -376,9 +372,9 @@ def finish_reports(rec: Reconstruction, opts: NeuralSfMOptions) -> None:
         if v in rec.poses:
             ov, ot, ox = observations(rec, [v])
             if len(ot):
-                rep.error_px = float(reprojection_error(rec.K[v], *rec.poses[v], rec.xyz[ot], ox).mean())
+                rep.error_px = float(reprojection_error(rec.cameras[v].K, *rec.poses[v], rec.xyz[ot], ox).mean())
             rep.inliers = len(ot)
-    for v in range(len(rec.K)):
+    for v in range(len(rec.cameras)):
         rec.reports.setdefault(v, ViewReport(reason="never matched to the model"))
 
 
