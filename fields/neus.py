@@ -48,6 +48,16 @@ def annealed_cos(true_cos: torch.Tensor, anneal: float) -> torch.Tensor:
     return -(torch.relu(-true_cos * 0.5 + 0.5) * (1.0 - anneal) + torch.relu(-true_cos) * anneal)
 
 
+def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
+    """Compositing weights alpha_i * prod_{j<i} (1 - alpha_j) along each row.
+
+    The product is a cumulative sum of logs: torch.cumprod's backward takes a slow path with
+    a host sync (tens of ms per batch on a GPU), a cumsum's backward is one more cumsum.
+    """
+    log_t = torch.cumsum(torch.log(1.0 - alpha + 1e-7), dim=1)
+    return alpha * torch.exp(torch.nn.functional.pad(log_t[:, :-1], (1, 0)))
+
+
 def stratified_edges(near: torch.Tensor, far: torch.Tensor, n_samples: int, perturb: bool) -> torch.Tensor:
     """n_samples + 1 sorted section ends per ray between near and far, jittered when perturb."""
     n_rays = near.shape[0]
@@ -102,8 +112,7 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
     sdf = sdf.reshape(n_rays, n_samples)
     alpha = section_alpha(sdf - cos * dists * 0.5, sdf + cos * dists * 0.5, model.sharpness())
-    trans = torch.cumprod(torch.cat([torch.ones(n_rays, 1, device=o.device), 1.0 - alpha + 1e-7], dim=1), dim=1)
-    weights = alpha * trans[:, :-1]
+    weights = alpha_weights(alpha)
     rgb_s = model.radiance(pts, dirs, grad, feat).reshape(n_rays, n_samples, 3)
     opacity = weights.sum(1)
     rgb = (weights[..., None] * rgb_s).sum(1) + (1.0 - opacity)[:, None] * model.background(d)
@@ -139,8 +148,7 @@ def render_rays_inference(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, 
     ends = (o[:, None] + d[:, None] * edges[..., None]).reshape(-1, 3)
     sdf = sdf_values(model.sdf, ends, grid).reshape(n_rays, n_samples + 1)
     alpha = section_alpha(sdf[:, :-1], sdf[:, 1:], model.sharpness())
-    trans = torch.cumprod(torch.cat([torch.ones(n_rays, 1, device=o.device), 1.0 - alpha + 1e-7], dim=1), dim=1)
-    weights = alpha * trans[:, :-1]
+    weights = alpha_weights(alpha)
     mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
     rows, cols = torch.nonzero(weights >= min_weight, as_tuple=True)
     rgb_s = torch.zeros(n_rays, n_samples, 3, device=o.device)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fields.neus import NeuSModel, Sharpness, annealed_cos, render_rays, section_alpha
+from fields.neus import NeuSModel, Sharpness, alpha_weights, annealed_cos, render_rays, section_alpha
 from fields.occupancy_grid import OccupancyGrid
 from fields.rays import camera_rays, sphere_bounds, undistort_normalised
 from fields.scene import Camera, look_at
@@ -110,6 +110,28 @@ def test_cos_annealing_endpoints():
     cos = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
     assert torch.allclose(annealed_cos(cos, 1.0), -torch.relu(-cos))
     assert torch.allclose(annealed_cos(cos, 0.0), -(0.5 - 0.5 * cos))
+
+
+def test_alpha_weights_match_the_explicit_product_and_its_gradient():
+    alpha = torch.rand(4, 7, dtype=torch.float64) * 0.9
+    alpha[1, 3] = 1.0  # an opaque section: nothing behind it is seen
+    alpha.requires_grad_(True)
+
+    def explicit(a: torch.Tensor) -> torch.Tensor:
+        cols = []
+        for i in range(a.shape[1]):
+            t = torch.ones(a.shape[0], dtype=a.dtype)
+            for j in range(i):
+                t = t * (1.0 - a[:, j] + 1e-7)
+            cols.append(a[:, i] * t)
+        return torch.stack(cols, 1)
+
+    w, ref = alpha_weights(alpha), explicit(alpha)
+    assert torch.allclose(w, ref, atol=1e-12)
+    assert float(w[1, 4:].abs().max()) < 1e-6
+    g = torch.autograd.grad(w.square().sum(), alpha)[0]
+    g_ref = torch.autograd.grad(ref.square().sum(), alpha)[0]
+    assert torch.allclose(g, g_ref, atol=1e-9)
 
 
 def test_section_alpha_is_zero_in_free_space_and_one_across_a_sharp_surface():

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from fields.encodings import hash_grid_kernels
+from fields.encodings.interpolation import corner_weights
 
 PRIMES = (1, 2654435761, 805459861)
 
@@ -83,9 +84,7 @@ class HashGrid(nn.Module):
         """Per-corner interpolation weights (N, 2^d) from fractional positions (N, d)."""
         if self.interpolation == "smoothstep":
             frac = frac * frac * (3.0 - 2.0 * frac)
-        c = self.corners.to(frac.dtype)  # (2^d, d)
-        w = frac[:, None, :] * c[None] + (1.0 - frac[:, None, :]) * (1.0 - c[None])
-        return w.prod(-1)
+        return corner_weights(frac, self.corners)
 
     def tcnn_config(self) -> dict:
         """This encoding as a tiny-cuda-nn encoding config."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pycolmap
 
 from fields.errors import FieldsError
 from fields.scene import Camera, Points, Scene, View
+
+if TYPE_CHECKING:  # pycolmap is imported where used: reading transforms.json or training needs none of it
+    import pycolmap
 
 # COLMAP models whose parameters map onto pinhole K + (k1, k2, p1, p2)
 _MODELS = {
@@ -33,6 +36,8 @@ def camera_from_colmap(cam: pycolmap.Camera) -> Camera:
 
 def camera_to_colmap(cam: Camera, camera_id: int) -> pycolmap.Camera:
     """PINHOLE when there is no distortion, else OPENCV."""
+    import pycolmap
+
     K = cam.K
     if cam.has_distortion():
         model, params = "OPENCV", [K[0, 0], K[1, 1], K[0, 2], K[1, 2], *cam.dist.tolist()]
@@ -43,6 +48,8 @@ def camera_to_colmap(cam: Camera, camera_id: int) -> pycolmap.Camera:
 
 def largest_model(folder: Path) -> Path:
     """The sub-model with the most registered images under a sparse/ folder (or the folder itself)."""
+    import pycolmap
+
     folder = Path(folder)
     if _is_model(folder):
         return folder
@@ -59,6 +66,8 @@ def _is_model(d: Path) -> bool:
 
 def read_colmap(folder: Path, image_dir: Path | None = None) -> Scene:
     """A Scene from a COLMAP model (the largest sub-model of a sparse/ folder)."""
+    import pycolmap
+
     model = largest_model(folder)
     try:
         rec = pycolmap.Reconstruction(model)
@@ -103,6 +112,8 @@ def nearest_rotation(M: np.ndarray) -> np.ndarray:
 def scene_to_reconstruction(scene: Scene) -> tuple[pycolmap.Reconstruction, dict[int, int]]:
     """A pycolmap Reconstruction of the registered views, cameras and tracked points, and the image id
     of each registered view index."""
+    import pycolmap
+
     rec = pycolmap.Reconstruction()
     for ci, cam in enumerate(scene.cameras):
         rec.add_camera_with_trivial_rig(camera_to_colmap(cam, ci + 1))
