@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import warnings
@@ -15,6 +16,26 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", help="preset name in configs/ or a YAML path (default: default)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value (repeatable), e.g. --set train.steps=3000")
+
+
+def _add_viewer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--viewer", action=argparse.BooleanOptionalAction, default=None,
+                   help="live web viewer (default: on, see viewer.enabled)")
+    p.add_argument("--host", help="viewer address (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="viewer port (default 7007; the next free one when busy)")
+
+
+@contextlib.contextmanager
+def _viewer(args: argparse.Namespace, cfg: dict, run: Path | None):
+    """The live viewer for a command (None when off), closed when the command ends."""
+    from apps.viewer import start_viewer
+
+    viewer = start_viewer(cfg, run, args.viewer, args.host, args.port)
+    try:
+        yield viewer
+    finally:
+        if viewer is not None:
+            viewer.close()
 
 
 def _config(args: argparse.Namespace, run: Path) -> dict:
@@ -38,7 +59,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
         _clear_run(args.output)
     cfg = _config(args, args.output)
     pipeline.setup_logging(args.output)
-    seconds = pipeline.reconstruct(images, args.output, cfg)
+    with _viewer(args, cfg, args.output) as viewer:
+        seconds = pipeline.reconstruct(images, args.output, cfg, viewer)
     pipeline.log.info(pipeline.summary(args.output, seconds))
 
 
@@ -60,7 +82,8 @@ def cmd_sfm(args: argparse.Namespace) -> None:
     import time
 
     t0 = time.time()
-    pipeline.run_sfm(Path(args.images), args.output, cfg)
+    with _viewer(args, cfg, args.output) as viewer:
+        pipeline.run_sfm(Path(args.images), args.output, cfg, viewer)
     stages.mark("sfm", time.time() - t0)
 
 
@@ -70,7 +93,42 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = _config(args, args.output)
     pipeline.setup_logging(args.output)
     scene = pipeline.prepare_training_scene(Path(args.data), args.output, cfg)
-    pipeline.run_training(scene, args.output, cfg)
+    with _viewer(args, cfg, args.output) as viewer:
+        pipeline.run_training(scene, args.output, cfg, viewer)
+
+
+def cmd_view(args: argparse.Namespace) -> None:
+    """Open a finished (or running) run in the viewer until Ctrl-C."""
+    import time
+
+    from apps import config
+    from fields.scene import Scene
+    from fields.train import load_model
+
+    run = Path(args.run)
+    if not (run / "scene.json").is_file():
+        raise FieldsError(f"{run}: not a fields run folder (no scene.json)")
+    cfg = config.load_preset(str(run / "config.yaml")) if (run / "config.yaml").is_file() else config.load_preset("default")
+    args.viewer = True
+    with _viewer(args, cfg, run) as viewer:
+        if viewer is None:
+            raise FieldsError("the viewer could not start (see the warning above)")
+        scene = Scene.load(run)
+        viewer.show_scene(scene, f"{run}: {len(scene.registered())} views")
+        ckpt = run / "checkpoints" / "field.pt"
+        if ckpt.is_file():
+            from fields.train import pick_device
+
+            model, _, step = load_model(ckpt, str(pick_device("auto")))
+            viewer.show_model(model, step)
+            viewer.set_stage(f"{run}: field at step {step}", 1.0)
+        mesh = next((run / f"mesh.{f}" for f in ("ply", "glb", "obj") if (run / f"mesh.{f}").is_file()), None)
+        if mesh is not None:
+            viewer.show_mesh(mesh)
+        print(f"viewing {run} at {viewer.url} (Ctrl-C to stop)", flush=True)
+        deadline = time.time() + args.seconds if args.seconds else float("inf")
+        while time.time() < deadline:
+            time.sleep(0.2)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -259,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("neural", "colmap"),
                    help="SfM: neural (Level-S2fM on an SDF) or colmap (pycolmap's incremental mapper)")
     _add_config_args(p)
+    _add_viewer_args(p)
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("sfm", help="camera poses from images; writes a COLMAP model and transforms.json")
@@ -267,13 +326,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("neural", "colmap"),
                    help="SfM: neural (Level-S2fM on an SDF) or colmap (pycolmap's incremental mapper)")
     _add_config_args(p)
+    _add_viewer_args(p)
     p.set_defaults(func=cmd_sfm)
 
     p = sub.add_parser("train", help="train the SDF + radiance field on posed images")
     p.add_argument("data", type=Path, help="run folder, transforms.json, NeRF-synthetic folder or COLMAP model")
     p.add_argument("-o", "--output", type=Path, required=True)
     _add_config_args(p)
+    _add_viewer_args(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("view", help="open a run in the web viewer: cameras, points, mesh, live renders")
+    p.add_argument("run", type=Path)
+    p.add_argument("--host", help="viewer address (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="viewer port (default 7007; the next free one when busy)")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+    p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("export", help="mesh or video from a trained run")
     esub = p.add_subparsers(dest="what", required=True)

@@ -82,9 +82,10 @@ def read_inputs(images: Path) -> Scene:
     return inputs
 
 
-def run_sfm(images: Path, run: Path, cfg: dict) -> Scene:
+def run_sfm(images: Path, run: Path, cfg: dict, viewer=None) -> Scene:
     """Poses for a folder of images (neural Level-S2fM or pycolmap's incremental mapper), normalised,
-    written into run with sfm_report.json (per image: registered or why not, observations, error)."""
+    written into run with sfm_report.json (per image: registered or why not, observations, error).
+    A viewer (apps.viewer.Viewer) is shown the model as it grows."""
     import pycolmap
     from rich.console import Console
 
@@ -96,6 +97,8 @@ def run_sfm(images: Path, run: Path, cfg: dict) -> Scene:
     if backend not in ("neural", "colmap"):
         raise FieldsError(f"unknown SfM backend {backend!r} (neural, colmap)")
     inputs = read_inputs(images)
+    if viewer:
+        viewer.show_inputs(inputs)
     pycolmap.logging.minloglevel = 2
     opts = FrontEndOptions(cfg["sfm"]["max_image_size"], cfg["sfm"]["max_num_features"], seed=cfg["sfm"]["seed"])
     t0, reasons = time.time(), {}
@@ -104,7 +107,8 @@ def run_sfm(images: Path, run: Path, cfg: dict) -> Scene:
         with Console(stderr=True).status("sfm: SIFT, matching, neural incremental SfM") as status:
             progress = lambda n, total: status.update(f"sfm: registered {n}/{total} views")  # noqa: E731
             scene, reports = neural_sfm(inputs, Path(images).resolve(), run / "sfm", opts,
-                                        NeuralSfMOptions(seed=cfg["sfm"]["seed"]), progress)
+                                        NeuralSfMOptions(seed=cfg["sfm"]["seed"]), progress,
+                                        viewer.sfm_update if viewer else None)
         reasons = {i: r.reason for i, r in reports.items() if not r.registered}
     else:
         log.info(f"sfm: {len(inputs.views)} images, pycolmap incremental mapping")
@@ -118,6 +122,8 @@ def run_sfm(images: Path, run: Path, cfg: dict) -> Scene:
         raise FieldsError(f"{images}: SfM registered fewer than 2 views; the photos may not overlap")
     prepare_scene(scene, cfg)
     write_scene_outputs(scene, run)
+    if viewer:
+        viewer.show_scene(scene, f"sfm: registered {len(scene.registered())}/{len(scene.views)} views")
     return scene
 
 
@@ -131,9 +137,14 @@ def prepare_scene(scene: Scene, cfg: dict) -> None:
                  + (", ..." if len(held) > 4 else "") + ")")
 
 
-def run_training(scene: Scene, run: Path, cfg: dict) -> Path:
+def run_training(scene: Scene, run: Path, cfg: dict, viewer=None) -> Path:
+    """Train the field; a viewer follows along (plots, renders, meshes, pause)."""
     tcfg = TrainConfig.from_dict(cfg["train"])
-    return train(scene, tcfg, run, log=log.info)
+    if viewer is None:
+        return train(scene, tcfg, run, log=log.info)
+    ckpt = train(scene, tcfg, run, log=log.info, listener=viewer.training_listener(scene))
+    viewer.training_done()
+    return ckpt
 
 
 def run_export(run: Path, cfg: dict, stages: Stages) -> None:
@@ -184,19 +195,24 @@ def export_video(model, scene: Scene, out: Path, path: str, frames: int, size: i
     return outs
 
 
-def reconstruct(images: Path, run: Path, cfg: dict) -> dict:
+def reconstruct(images: Path, run: Path, cfg: dict, viewer=None) -> dict:
     """The whole pipeline; returns the per-stage seconds. Finished stages are skipped on a rerun."""
     stages = Stages(run)
     if not stages.finished("sfm"):
         t0 = time.time()
-        run_sfm(images, run, cfg)
+        run_sfm(images, run, cfg, viewer)
         stages.mark("sfm", time.time() - t0)
     scene = Scene.load(run)
     if not stages.finished("train"):
         t0 = time.time()
-        run_training(scene, run, cfg)
+        run_training(scene, run, cfg, viewer)
         stages.mark("train", time.time() - t0)
+    if viewer:
+        viewer.set_stage("export: mesh and video")
     run_export(run, cfg, stages)
+    if viewer and (run / f"mesh.{cfg['export']['mesh_format']}").is_file():
+        viewer.show_mesh(run / f"mesh.{cfg['export']['mesh_format']}")
+        viewer.set_stage("finished", 1.0)
     return stages.done
 
 

@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -65,6 +66,10 @@ class TrainConfig:
         if unknown:
             raise FieldsError(f"unknown train settings: {', '.join(sorted(unknown))}")
         return TrainConfig(**d)
+
+
+# called after each optimiser step with (step, model, stats or None); see train()
+TrainListener = Callable[[int, NeuSModel, "dict | None"], "float | None"]
 
 
 def pick_device(name: str) -> torch.device:
@@ -215,8 +220,13 @@ def psnr(mse: float) -> float:
     return -10.0 * math.log10(max(mse, 1e-10))
 
 
-def train(scene: Scene, cfg: TrainConfig, run: Path, log=print) -> Path:
-    """Train (or resume) and return the final checkpoint path run/checkpoints/field.pt."""
+def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainListener | None = None) -> Path:
+    """Train (or resume) and return the final checkpoint path run/checkpoints/field.pt.
+
+    `listener(step, model, stats)` is called in this thread after every optimiser step, when the
+    weights are whole (a viewer copies them there, and may hold the thread to pause training: it
+    returns the seconds held, which do not count against the time budget); stats (loss, psnr,
+    rays_per_s, total) come every 10 steps, None otherwise."""
     views = train_views(scene)
     if len(views) < 1:
         raise FieldsError("no registered training views to train on")
@@ -273,14 +283,18 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print) -> Path:
             loss.backward()
             opt.step()
             rays_done += cfg.rays_per_batch
+            stats = None
             if (step + 1) % 10 == 0 or step + 1 == cfg.steps:
                 rate = rays_done / max(time.time() - t0, 1e-9)
+                stats = {"loss": loss.item(), "psnr": psnr(mse.item()), "rays_per_s": rate, "total": cfg.steps}
                 bar.update(task, completed=step + 1,
-                           info=f"loss {loss.item():.4f} psnr {psnr(mse.item()):.2f} {rate:.0f} rays/s")
+                           info=f"loss {stats['loss']:.4f} psnr {stats['psnr']:.2f} {rate:.0f} rays/s")
             stop = out_of_time(cfg, before + time.time() - t0)
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps or stop:
                 save_checkpoint(ckpt, model, opt, step + 1, cfg, before + time.time() - t0)
                 good = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
+            if listener is not None:
+                t0 += listener(step + 1, model, stats) or 0.0  # time held paused is not training time
             if stop:
                 break
     log(f"trained {step + 1} steps in {before + time.time() - t0:.0f} s; last batch PSNR {psnr(mse.item()):.2f} dB")

@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -324,9 +325,27 @@ def neighbours(rec: Reconstruction, v: int, n: int) -> list[int]:
     return [v] + others[: n - 1]
 
 
+@dataclass
+class SfMSnapshot:
+    """The model as it stands, for a viewer: copies, so the caller may keep them."""
+
+    stage: str  # "initial pair", "registered VIEW", "global bundle adjustment", "final bundle adjustment"
+    poses: dict[int, tuple[np.ndarray, np.ndarray]]  # view -> world-to-camera (R, t)
+    cameras: list[Camera]  # per view
+    points: np.ndarray  # (N, 3)
+
+
+def snapshot(rec: Reconstruction, stage: str) -> SfMSnapshot:
+    return SfMSnapshot(stage, {v: (R.copy(), t.copy()) for v, (R, t) in rec.poses.items()}, list(rec.cameras),
+                       rec.xyz[rec.has_point()].copy())
+
+
 def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions | None = None,
-               opts: NeuralSfMOptions | None = None, progress=None) -> tuple[Scene, dict[int, ViewReport]]:
-    """Poses and points for scene's views; unregistered views keep no pose and are reported."""
+               opts: NeuralSfMOptions | None = None, progress=None,
+               on_update: Callable[[SfMSnapshot], None] | None = None) -> tuple[Scene, dict[int, ViewReport]]:
+    """Poses and points for scene's views; unregistered views keep no pose and are reported.
+    `progress(registered, total)` and `on_update(SfMSnapshot)` follow the model as it grows."""
+    emit = (lambda stage: on_update(snapshot(rec, stage))) if on_update else (lambda stage: None)  # noqa: E731
     front, opts = front or FrontEndOptions(), opts or NeuralSfMOptions()
     t0 = time.time()
     corr = match_views(scene, image_dir, work, front)
@@ -337,6 +356,7 @@ def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions
     run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=opts.refine_focal)
     log.info(f"sfm: initial pair {scene.views[first].name}, {scene.views[gauge_view].name} "
              f"({int(rec.has_point().sum())} points) in {time.time() - t0:.0f} s")
+    emit("initial pair")
     pending = [v for v in range(len(scene.views)) if v not in rec.poses]
     since_global = 0
     while pending:
@@ -346,11 +366,13 @@ def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions
         pending.remove(v)
         triangulate_new(rec, v, opts)
         run_ba(rec, neighbours(rec, v, opts.local_views), {first}, gauge, opts.local_steps, opts)
+        emit(f"registered {scene.views[v].name}")
         since_global += 1
         if since_global >= opts.global_every:
             run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=opts.refine_focal)
             if opts.classical_polish:
                 polish_and_refit(rec, opts)
+            emit("global bundle adjustment")
             since_global = 0
         if progress:
             progress(len(rec.poses), len(scene.views))
@@ -359,6 +381,7 @@ def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions
         if opts.classical_polish:
             polish_and_refit(rec, opts)
         err = run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=opts.refine_focal)
+        emit("final bundle adjustment")
         if err <= opts.target_error_px:
             break
     finish_reports(rec, opts)
