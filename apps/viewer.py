@@ -151,6 +151,9 @@ class Viewer:
         self._last_snapshot = 0.0
         self._last_gui = 0.0
         self._busy_until = 0.0
+        # what the viewer did, for benchmarks: counts, and seconds spent copying weights (training
+        # thread) and rendering / meshing (background thread)
+        self.counts = {"snapshots": 0, "renders": 0, "meshes": 0, "busy_s": 0.0}
         self._closed = False
         self._aimed = False
         self._cond = threading.Condition()
@@ -311,6 +314,7 @@ class Viewer:
         """Copy the weights (between optimiser steps); skipped when a render holds the copy."""
         if not self.snap.lock.acquire(blocking=False):
             return
+        t0 = time.time()
         try:
             if self.snap.model is None:
                 self.snap.model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -318,8 +322,10 @@ class Viewer:
                 self.snap.model.load_state_dict(model.state_dict())
             self.snap.step = step
             self.snap.version += 1
+            self.counts["snapshots"] += 1
         finally:
             self.snap.lock.release()
+            self.counts["busy_s"] += time.time() - t0
         self._want_snapshot = False
         self._last_snapshot = time.time()
         with self._cond:
@@ -376,6 +382,7 @@ class Viewer:
                 t0 = time.time()
                 did = self._save_if_requested() or self._refresh_mesh() or self._render_clients()
                 if did:
+                    self.counts["busy_s"] += time.time() - t0
                     moving = any(time.time() - c.camera_time < 1.0 for c in self.clients.values())
                     duty = self.opts.interactive_duty if moving else self.opts.duty
                     self._busy_until = time.time() + (time.time() - t0) * (1.0 / duty - 1.0)
@@ -446,6 +453,7 @@ class Viewer:
                 out = render_image(self.snap.model, pinhole, Rn, tn, grid=grid)
             client.scene.set_background_image(colourise(out, mode, Rn), format="jpeg")
             state.rendered = key
+            self.counts["renders"] += 1
             return True
         return False
 
@@ -462,6 +470,7 @@ class Viewer:
             except FieldsError:
                 verts = None
         self._mesh_step = step
+        self.counts["meshes"] += 1
         if verts is not None:
             verts = self.scene.to_normalised.inverse().apply(verts)
             self._mesh_handle = self.server.scene.add_mesh_simple(
