@@ -13,7 +13,8 @@ from fields.errors import FieldsError
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="default", help="preset name in configs/ or a YAML path (default: default)")
+    p.add_argument("--preset", default="auto",
+                   help="preset name in configs/ or a YAML path (default auto: gpu with CUDA, else default)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value (repeatable), e.g. --set train.steps=3000")
 

@@ -62,8 +62,16 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
     return cfg
 
 
+def auto_preset() -> str:
+    """The preset for this machine: gpu with CUDA, else default."""
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "default"
+
+
 def resolve(preset: str, overrides: list[str]) -> dict:
-    return apply_overrides(load_preset(preset), overrides)
+    """A preset ('auto': picked by device) with overrides applied."""
+    return apply_overrides(load_preset(auto_preset() if preset == "auto" else preset), overrides)
 
 
 def save(cfg: dict, path: Path) -> None:

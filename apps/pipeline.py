@@ -91,7 +91,7 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None) -> Scene:
 
     from sfm.colmap_backend import FrontEndOptions, incremental_colmap
     from sfm.incremental import NeuralSfMOptions, neural_sfm
-    from sfm.report import view_rows, write_report
+    from sfm.report import name_list, view_rows, write_report
 
     backend = cfg["sfm"]["backend"]
     if backend not in ("neural", "colmap"):
@@ -119,7 +119,8 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None) -> Scene:
     log.info(f"sfm: registered {len(scene.registered())}/{len(scene.views)} views, {len(scene.points)} points"
              + (f"; not registered: {', '.join(missing)}" if missing else ""))
     if len(scene.registered()) < 2:
-        raise FieldsError(f"{images}: SfM registered fewer than 2 views; the photos may not overlap")
+        raise FieldsError(f"{images}: SfM registered fewer than 2 views; not registered: {name_list(missing)}; "
+                          "the photos may not overlap")
     prepare_scene(scene, cfg)
     write_scene_outputs(scene, run)
     if viewer:

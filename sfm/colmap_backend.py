@@ -12,6 +12,7 @@ import pycolmap
 from fields.errors import FieldsError
 from fields.scene import Scene, View
 from sfm.io.colmap_model import scene_from_reconstruction
+from sfm.report import name_list
 
 
 @dataclass
@@ -77,7 +78,8 @@ def incremental_colmap(scene: Scene, image_dir: Path, work: Path, opts: FrontEnd
     pipeline.ba_refine_principal_point = False
     models = pycolmap.incremental_mapping(database, image_dir, models_dir, pipeline)
     if not models:
-        raise FieldsError(f"{image_dir}: SfM found no initial image pair; the photos may not overlap")
+        raise FieldsError(f"{image_dir}: SfM found no initial image pair; no view could be registered "
+                          f"({name_list([v.name for v in scene.views])}): the photos may not overlap")
     best = max(models.values(), key=lambda r: r.num_reg_images())
     return merge_unregistered(scene, scene_from_reconstruction(best, image_dir))
 

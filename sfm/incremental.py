@@ -33,6 +33,7 @@ from sfm.colmap_backend import FrontEndOptions
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.neural_ba import BAProblem, bundle_adjust
 from sfm.pnp import estimate_pose
+from sfm.report import name_list
 from fields.sphere_tracing import sphere_trace
 from sfm.triangulation import pixel_rays, reprojection_error, triangulate_on_sdf
 from sfm.two_view import initial_pair
@@ -175,8 +176,8 @@ def initialise(corr: Correspondences, scene: Scene, opts: NeuralSfMOptions) -> R
     cam = scene.camera_of(0)
     tv = initial_pair(cam, corr, seed=opts.seed)
     if tv is None or int(tv.good.sum()) < 30:
-        raise FieldsError("no image pair with enough well-triangulated matches to start SfM; "
-                          "the photos may not overlap")
+        raise FieldsError("no image pair with enough well-triangulated matches to start SfM; no view could be "
+                          f"registered ({name_list([v.name for v in scene.views])}): the photos may not overlap")
     tracks = build_tracks(corr)
     cams = [scene.camera_of(i) for i in range(len(scene.views))]
     rec = Reconstruction(cams, tracks, track_lookup(corr, tracks), corr, make_sdf(opts.seed),

@@ -12,6 +12,12 @@ from fields.scene import Scene
 from sfm.triangulation import reprojection_error
 
 
+def name_list(names: list[str], limit: int = 8) -> str:
+    """Names for a one-line message: the first `limit`, then how many more."""
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
 def view_rows(scene: Scene, reasons: dict[int, str] | None = None) -> list[dict]:
     """One row per view, measured on the scene itself (any backend)."""
     obs: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(scene.views))}

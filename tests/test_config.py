@@ -25,3 +25,16 @@ def test_unknown_keys_and_presets_are_one_line_errors():
         apply_overrides(load_preset("default"), ["train.steps"])
     with pytest.raises(FieldsError, match="no preset"):
         load_preset("nonexistent")
+
+
+def test_auto_preset_is_picked_by_device(monkeypatch):
+    import torch
+
+    from apps.config import resolve
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve("auto", []) == load_preset("default")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    gpu = resolve("auto", ["train.steps=7"])
+    assert gpu["train"]["device"] == "cuda" and gpu["train"]["steps"] == 7
+    assert gpu["train"]["hash_levels"] > load_preset("default")["train"]["hash_levels"]

@@ -5,14 +5,25 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-
-
 from fields.errors import FieldsError
 from fields.images import IMAGE_SUFFIXES, exif_focal_px, image_size
 from fields.scene import Camera, Scene, View
 
 # COLMAP's default: focal = 1.2 x the longer side (about 45 degrees across it)
 DEFAULT_FOCAL_FACTOR = 1.2
+
+
+def check_decodes(path: Path) -> None:
+    """Decode the whole file (JPEGs at 1/8 scale, which is fast) so a truncated or corrupt image is
+    found here, before a run starts, not halfway through training."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+            im.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise FieldsError(f"cannot read image {path}: {exc}") from None
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -29,6 +40,7 @@ def list_images(folder: Path) -> list[Path]:
             continue
         try:
             image_size(p)
+            check_decodes(p)
         except FieldsError:
             skipped.append(p.name)
             continue
