@@ -48,15 +48,24 @@ def camera_to_colmap(cam: Camera, camera_id: int) -> pycolmap.Camera:
 
 def largest_model(folder: Path) -> Path:
     """The sub-model with the most registered images under a sparse/ folder (or the folder itself)."""
-    import pycolmap
-
     folder = Path(folder)
     if _is_model(folder):
         return folder
     subs = [d for d in sorted(folder.iterdir()) if d.is_dir() and _is_model(d)] if folder.is_dir() else []
     if not subs:
         raise FieldsError(f"{folder}: no COLMAP model (cameras, images, points3D .bin or .txt)")
-    return max(subs, key=lambda d: pycolmap.Reconstruction(d).num_reg_images())
+    return max(subs, key=_registered_count)
+
+
+def _registered_count(model: Path) -> int:
+    """Registered images of a sub-model; -1 when it does not read."""
+    import pycolmap
+
+    try:
+        check_binary_model(model)
+        return pycolmap.Reconstruction(model).num_reg_images()
+    except Exception:  # a FieldsError from the check, bare RuntimeError/ValueError from pycolmap
+        return -1
 
 
 def _is_model(d: Path) -> bool:
@@ -64,11 +73,70 @@ def _is_model(d: Path) -> bool:
         (d / f"{n}.txt").is_file() for n in ("cameras", "images", "points3D"))
 
 
+# parameters per COLMAP camera model id (colmap/sensor/models.h)
+_CAMERA_PARAMS = {0: 3, 1: 4, 2: 4, 3: 5, 4: 8, 5: 8, 6: 12, 7: 5, 8: 4, 9: 5, 10: 12, 11: 16}
+
+
+class _Reader:
+    """Bounds-checked little-endian reads over a byte string."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def skip(self, n: int) -> None:
+        if n < 0 or self.pos + n > len(self.data):
+            raise ValueError("ends early")
+        self.pos += n
+
+    def uint(self, n: int) -> int:
+        start = self.pos
+        self.skip(n)
+        return int.from_bytes(self.data[start : self.pos], "little")
+
+    def name(self) -> None:
+        end = self.data.find(b"\0", self.pos)
+        if end < 0:
+            raise ValueError("unterminated image name")
+        self.pos = end + 1
+
+
+def _scan_binary(name: str, data: bytes) -> None:
+    """Walk one binary file's records, checking every count against the bytes left."""
+    r = _Reader(data)
+    for _ in range(r.uint(8)):
+        if name == "cameras":
+            r.skip(4)
+            model_id = r.uint(4)
+            if model_id not in _CAMERA_PARAMS:
+                raise ValueError(f"unknown camera model id {model_id}")
+            r.skip(16 + 8 * _CAMERA_PARAMS[model_id])
+        elif name == "images":
+            r.skip(4 + 32 + 24 + 4)
+            r.name()
+            r.skip(24 * r.uint(8))
+        else:
+            r.skip(8 + 24 + 3 + 8)
+            r.skip(8 * r.uint(8))
+
+
+def check_binary_model(model: Path) -> None:
+    """Refuse binary files whose counts run past their end: pycolmap would read on past the end of
+    the file (garbage, and minutes or hours for a corrupt count) instead of failing."""
+    for name in ("cameras", "images", "points3D"):
+        path = model / f"{name}.bin"
+        if path.is_file():
+            try:
+                _scan_binary(name, path.read_bytes())
+            except ValueError as exc:
+                raise FieldsError(f"cannot read COLMAP model {model}: {path.name} is truncated or corrupt ({exc})") from None
+
+
 def read_colmap(folder: Path, image_dir: Path | None = None) -> Scene:
     """A Scene from a COLMAP model (the largest sub-model of a sparse/ folder)."""
     import pycolmap
 
     model = largest_model(folder)
+    check_binary_model(model)
     try:
         rec = pycolmap.Reconstruction(model)
     except Exception as exc:  # pycolmap raises bare RuntimeError/ValueError on malformed files

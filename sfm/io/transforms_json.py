@@ -64,6 +64,8 @@ def _camera_from(meta: dict, frame: dict, path: Path) -> Camera:
         raise FieldsError("transforms.json gives no focal length (fl_x or camera_angle_x)")
     cx = float(get("cx")) if get("cx") is not None else w / 2.0
     cy = float(get("cy")) if get("cy") is not None else h / 2.0
+    if not (w > 0 and h > 0 and fx > 0 and fy > 0 and np.isfinite([fx, fy, cx, cy]).all()):
+        raise ValueError(f"bad intrinsics: w {w}, h {h}, fl_x {fx}, fl_y {fy}, cx {cx}, cy {cy}")
     cam = Camera.from_focal(w, h, fx, fy, cx, cy)
     cam.dist = np.array([float(get(k) or 0.0) for k in ("k1", "k2", "p1", "p2")])
     return cam
@@ -77,6 +79,8 @@ def read_transforms(path: Path, split: str = "train", root: Path | None = None) 
     path = Path(path)
     try:
         meta = json.loads(path.read_text())
+        if not isinstance(meta, dict):
+            raise TypeError("the file is not a JSON object")
         frames = meta["frames"]
         if not isinstance(frames, list):
             raise TypeError("'frames' is not a list")
@@ -93,9 +97,11 @@ def read_transforms(path: Path, split: str = "train", root: Path | None = None) 
                 continue
             cam = _camera_from(meta, frame, img)
             R, t = c2w_gl_to_w2c_cv(np.array(frame["transform_matrix"], float))
-        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            if not (np.isfinite(R).all() and np.isfinite(t).all()):
+                raise ValueError("transform_matrix is not finite")
+            mask = _resolve_image(path.parent, str(frame["mask_path"])) if frame.get("mask_path") else None
+        except (KeyError, ValueError, TypeError, IndexError, OverflowError, AttributeError, OSError) as exc:
             raise FieldsError(f"malformed frame in {path}: {exc!r}") from None
-        mask = _resolve_image(path.parent, str(frame["mask_path"])) if frame.get("mask_path") else None
         views.append(View(img.name, img, _shared_index(cameras, cam), R, t, split=split, mask=mask))
     if missing:
         warnings.warn(f"{path}: skipped {missing} of {len(frames)} frames whose image files are missing", stacklevel=2)
@@ -118,11 +124,14 @@ def _shared_index(cameras: list[Camera], cam: Camera) -> int:
 
 def _read_ply_points(meta: dict, base: Path) -> Points:
     ply = meta.get("ply_file_path")
-    if not ply or not (base / ply).is_file():
+    if not isinstance(ply, str) or not ply or not (base / ply).is_file():
         return Points()
     import trimesh
 
-    cloud = trimesh.load(base / ply, process=False)
+    try:
+        cloud = trimesh.load(base / ply, process=False)
+    except Exception as exc:  # trimesh raises many kinds on a malformed file
+        raise FieldsError(f"cannot read the point cloud {base / ply}: {exc}") from None
     rgb = np.asarray(cloud.colors)[:, :3].astype(np.uint8) if len(getattr(cloud, "colors", [])) else np.full((len(cloud.vertices), 3), 128, np.uint8)
     return Points(np.asarray(cloud.vertices, float), rgb)
 
