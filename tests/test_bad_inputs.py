@@ -97,3 +97,26 @@ def test_kill_9_during_training_leaves_a_whole_checkpoint_and_the_rerun_resumes_
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming training at step {saved['step']}" in resumed.stdout + resumed.stderr
     assert int(torch.load(ckpt, weights_only=True)["step"]) == saved["step"] + 5
+
+
+def test_mixed_sizes_and_a_50_megapixel_photo_are_registered(tmp_path):
+    """Views of other sizes get their own camera; a 50 MP photo is shrunk for SIFT and registered."""
+    from fields.scene import Scene
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    names = sorted(p.name for p in (DEMO / "images").glob("*.jpg"))
+    for k, name in enumerate(names):
+        im = Image.open(DEMO / "images" / name)
+        if k == 3:
+            im = im.resize((8660, 5774), Image.Resampling.BICUBIC)  # 50 megapixels
+        elif k % 4 == 1:
+            im = im.resize((300, 225), Image.Resampling.LANCZOS)
+        im.save(folder / name, quality=95)
+    run = tmp_path / "run"
+    assert main(["sfm", str(folder), "-o", str(run), "--no-viewer", "--backend", "colmap"]) == 0
+    scene = Scene.load(run)
+    sizes = {(c.width, c.height) for c in scene.cameras}
+    assert {(400, 300), (300, 225), (8660, 5774)} <= sizes
+    registered = {scene.views[i].name for i in scene.registered()}
+    assert names[3] in registered and len(registered) >= len(names) - 1
