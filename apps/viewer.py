@@ -39,6 +39,7 @@ class ViewerOptions:
     host: str = "127.0.0.1"  # another host only when asked
     port: int = 7007  # the next free port is taken when this one is busy
     snapshot_every_s: float = 2.0  # copy the training weights for rendering at most this often
+    gui_every_s: float = 1.0  # refresh the stage line and the plots at most this often
     mesh_every: int = 500  # training steps between mesh refreshes
     mesh_resolution: int = 64  # marching-cubes grid of the live mesh
     save_resolution: int = 192  # marching-cubes grid of "save mesh now"
@@ -273,7 +274,7 @@ class Viewer:
             now = time.time()
             if stats is not None:
                 self.history.append((step, stats["loss"], stats["psnr"]))
-                if now - self._last_gui > 1.0:
+                if now - self._last_gui > self.opts.gui_every_s:
                     self._last_gui = now
                     self._update_plot()
                     self.set_stage(f"training: step {step}/{stats['total']}, PSNR {stats['psnr']:.2f} dB, "

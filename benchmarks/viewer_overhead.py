@@ -1,6 +1,6 @@
 """Training speed with and without the live viewer: steps/s on the demo scene, in one run.
 
-Run: .venv/bin/python benchmarks/viewer_overhead.py [--steps 400] [--preset default]
+Run: .venv/bin/python benchmarks/viewer_overhead.py [--steps 400] [--preset default] [--set viewer.KEY=VALUE]
 Rows: no viewer; the viewer with nobody connected; the viewer with a headless Chromium (Debian's,
 driven by Playwright in a second process) connected and its camera at rest, so the viewer copies
 weights every snapshot_every_s, renders from the browser's camera and refreshes the mesh within its
@@ -73,12 +73,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--preset", default="default")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = ap.parse_args()
     chromium = shutil.which("chromium")
     if chromium is None:
         sys.exit("skipped: Debian's chromium is not installed")
     torch.set_num_threads(2)
-    cfg = resolve(args.preset, [])
+    cfg = resolve(args.preset, args.overrides)
     scene = read_transforms(DEMO / "transforms.json")
     prepare_scene(scene, cfg)
     tcfg = replace(TrainConfig.from_dict(cfg["train"]), steps=args.steps, checkpoint_every=10**6)
@@ -104,7 +105,8 @@ def main() -> None:
             time.sleep(2.0)
     finally:
         viewer.close()
-    print(f"demo, {args.steps} training steps, preset {args.preset}, torch {torch.__version__}, 2 threads")
+    print(f"demo, {args.steps} training steps, preset {args.preset}, torch {torch.__version__}, 2 threads"
+          + (f", {' '.join(args.overrides)}" if args.overrides else ""))
     print(f"{'configuration':30s} {'steps/s':>8s} {'slower %':>9s} {'browser cores':>14s}  viewer work "
           f"(busy: copying weights, rendering, meshing; wall seconds)")
     for name, rate, share, did in rows:
