@@ -76,6 +76,16 @@ def test_any_bytes_as_transforms_json(data):
         pass
 
 
+def model_reads_or_fails_cleanly(suffix: str, cameras: bytes, images: bytes, points: bytes) -> None:
+    folder = Path(tempfile.mkdtemp(dir=FOLDER))
+    for name, data in (("cameras", cameras), ("images", images), ("points3D", points)):
+        (folder / f"{name}{suffix}").write_bytes(data)
+    try:
+        read_colmap(folder)
+    except FieldsError:
+        pass
+
+
 TOKENS = st.sampled_from(["1", "0", "-3", "2", "7", "PINHOLE", "SIMPLE_RADIAL", "OPENCV", "x", "1e308", "nan",
                           "2.5", "#", "a.png", "-1"])
 LINES = st.lists(st.lists(TOKENS, max_size=14).map(" ".join), max_size=6).map("\n".join)
@@ -84,25 +94,13 @@ LINES = st.lists(st.lists(TOKENS, max_size=14).map(" ".join), max_size=6).map("\
 @FUZZ
 @given(LINES, LINES, LINES)
 def test_colmap_text_models(cameras, images, points):
-    folder = Path(tempfile.mkdtemp(dir=FOLDER))
-    for name, text in (("cameras", cameras), ("images", images), ("points3D", points)):
-        (folder / f"{name}.txt").write_text(text)
-    try:
-        read_colmap(folder)
-    except FieldsError:
-        pass
+    model_reads_or_fails_cleanly(".txt", cameras.encode(), images.encode(), points.encode())
 
 
 @FUZZ
 @given(st.binary(max_size=96), st.binary(max_size=96), st.binary(max_size=96))
 def test_colmap_binary_models(cameras, images, points):
-    folder = Path(tempfile.mkdtemp(dir=FOLDER))
-    for name, data in (("cameras", cameras), ("images", images), ("points3D", points)):
-        (folder / f"{name}.bin").write_bytes(data)
-    try:
-        read_colmap(folder)
-    except FieldsError:
-        pass
+    model_reads_or_fails_cleanly(".bin", cameras, images, points)
 
 
 def test_the_command_line_reports_a_malformed_file_in_one_line(tmp_path, capsys):
