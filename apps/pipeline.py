@@ -20,7 +20,7 @@ from fields.errors import FieldsError
 from fields.mesh_export import export_mesh
 from fields.normalisation import fit_unit_sphere
 from fields.occupancy_grid import OccupancyGrid
-from fields.view_metrics import hold_out
+from fields.view_metrics import evaluate_views, held_out_views, hold_out
 from fields.scene import Camera, Scene
 from fields.train import TrainConfig, load_model, train
 from fields.video import depth_frames, even_camera, normal_frame, orbit_poses, render_image, write_video
@@ -165,6 +165,24 @@ def run_export(run: Path, cfg: dict, stages: Stages) -> None:
         stages.mark("video", time.time() - t0)
 
 
+def run_eval(run: Path, stages: Stages) -> None:
+    """PSNR / SSIM on the held-out views (every 8th photo, or the data's test split) into
+    view_metrics.json; `fields eval views` adds depth and surface scores where there is ground truth."""
+    if stages.finished("eval"):
+        return
+    t0 = time.time()
+    scene = Scene.load(run)
+    views = held_out_views(scene)
+    if views:
+        model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
+        d = evaluate_views(model, scene, views, tcfg.max_image_size).to_dict()
+        tmp = run / "view_metrics.json.tmp"
+        tmp.write_text(json.dumps(d, indent=1))
+        os.replace(tmp, run / "view_metrics.json")
+        log.info(f"eval: {d['views']} held-out views, PSNR {d['psnr']:.2f} dB, SSIM {d['ssim']:.3f}")
+    stages.mark("eval", time.time() - t0)
+
+
 def video_poses(scene: Scene, path: str, frames: int, size: int | None) -> list[CameraPose]:
     """(camera, R, t) in the normalised frame: an orbit (the first view's camera), or the keyframes of
     a camera-path file (nerfstudio's format, poses in the input frame, its render size), each camera
@@ -211,6 +229,7 @@ def reconstruct(images: Path, run: Path, cfg: dict, viewer=None) -> dict:
     if viewer:
         viewer.set_stage("export: mesh and video")
     run_export(run, cfg, stages)
+    run_eval(run, stages)
     if viewer and (run / f"mesh.{cfg['export']['mesh_format']}").is_file():
         viewer.show_mesh(run / f"mesh.{cfg['export']['mesh_format']}")
         viewer.set_stage("finished", 1.0)
@@ -231,11 +250,22 @@ def prepare_training_scene(data: Path, run: Path, cfg: dict) -> Scene:
 
 
 def summary(run: Path, seconds: dict) -> str:
+    """The closing lines: what was made and where, key figures, how long each stage took."""
     lines = [f"run folder: {run}"]
     for name in ("mesh.ply", "mesh.obj", "mesh.glb", "video.mp4", "video_depth.mp4", "video_normal.mp4",
                  "camera_path.json", "transforms.json", "sparse/0", "checkpoints/field.pt"):
         if (run / name).exists():
             lines.append(f"  {name}")
+    report = run / "sfm_report.json"
+    if report.is_file():
+        rep = json.loads(report.read_text())
+        errors = [r["error_px"] for r in rep.get("per_view", []) if r.get("registered") and r.get("error_px") is not None]
+        lines.append(f"sfm ({rep.get('backend')}): registered {rep.get('registered')}/{rep.get('views')} views"
+                     + (f", mean reprojection error {float(np.mean(errors)):.2f} px" if errors else ""))
+    metrics = run / "view_metrics.json"
+    if metrics.is_file():
+        m = json.loads(metrics.read_text())
+        lines.append(f"held-out views: PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f} ({m['views']} views)")
     lines.append("time per stage: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) +
                  f" (total {float(np.sum(list(seconds.values()))):.0f} s)")
     return "\n".join(lines)

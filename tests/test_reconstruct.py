@@ -98,6 +98,19 @@ def test_rerun_resumes_without_recomputing(run):
     assert (ckpt.stat().st_mtime_ns, (run / "mesh.ply").stat().st_mtime_ns) == before
 
 
+def test_reconstruct_scores_its_held_out_views_and_sums_up(run):
+    import json
+
+    from apps.pipeline import summary
+
+    stages = json.loads((run / "stages.json").read_text())
+    assert {"sfm", "train", "mesh", "video", "eval"} <= set(stages)
+    metrics = json.loads((run / "view_metrics.json").read_text())
+    assert metrics["views"] == 4 and metrics["psnr"] > 15.0
+    text = summary(run, stages)
+    assert "registered 32/32 views" in text and "held-out views: PSNR" in text and "time per stage" in text
+
+
 def test_missing_or_too_small_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["reconstruct", str(tmp_path / "nope"), "-o", str(tmp_path / "r1")]) == 2
     err = capsys.readouterr().err.strip()
