@@ -34,10 +34,39 @@ def _image_names(scene: Scene, image_dir: Path) -> list[str]:
     return names
 
 
-def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: FrontEndOptions) -> None:
-    """SIFT into a fresh COLMAP database, then exhaustive (or sequential) matching with verification."""
+def upright_images(scene: Scene, image_dir: Path, work: Path) -> Path:
+    """The folder SIFT should read: image_dir itself, or, when some photos carry an EXIF rotation
+    (which pycolmap does not apply, while our cameras and images are upright), work/upright with
+    those photos turned upright and links to the others, under the same names."""
+    from PIL import Image, ImageOps
+
+    names = _image_names(scene, image_dir)
+    rotated = []
+    for name in names:
+        with Image.open(image_dir / name) as im:
+            if im.getexif().get(0x0112, 1) not in (0, 1):
+                rotated.append(name)
+    if not rotated:
+        return image_dir
+    out = work / "upright"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for name in names:
+        if name in rotated:
+            with Image.open(image_dir / name) as im:
+                ImageOps.exif_transpose(im).save(out / name, quality=95)
+        else:
+            (out / name).symlink_to((image_dir / name).resolve())
+    return out
+
+
+def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: FrontEndOptions) -> Path:
+    """SIFT into a fresh COLMAP database, then exhaustive (or sequential) matching with verification.
+    Returns the folder the features were taken from (upright copies when photos carry an EXIF rotation)."""
     if database.exists():
         database.unlink()
+    names = _image_names(scene, image_dir)
+    image_dir = upright_images(scene, image_dir, database.parent)
     reader = pycolmap.ImageReaderOptions()
     single = len(scene.cameras) == 1
     if single:
@@ -47,7 +76,7 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.max_image_size = opts.max_image_size
     extraction.sift.max_num_features = opts.max_num_features
-    pycolmap.extract_features(database, image_dir, image_names=_image_names(scene, image_dir),
+    pycolmap.extract_features(database, image_dir, image_names=names,
                               camera_mode=pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.AUTO,
                               reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
     verification = pycolmap.TwoViewGeometryOptions()
@@ -56,6 +85,7 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
         pycolmap.match_exhaustive(database, verification_options=verification, device=pycolmap.Device.cpu)
     else:
         pycolmap.match_sequential(database, verification_options=verification, device=pycolmap.Device.cpu)
+    return image_dir
 
 
 def incremental_colmap(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptions | None = None) -> Scene:
@@ -66,7 +96,7 @@ def incremental_colmap(scene: Scene, image_dir: Path, work: Path, opts: FrontEnd
     opts = opts or FrontEndOptions()
     work.mkdir(parents=True, exist_ok=True)
     database = work / "database.db"
-    extract_and_match(scene, image_dir, database, opts)
+    feature_dir = extract_and_match(scene, image_dir, database, opts)
     models_dir = work / "models"
     if models_dir.exists():
         shutil.rmtree(models_dir)
@@ -76,7 +106,7 @@ def incremental_colmap(scene: Scene, image_dir: Path, work: Path, opts: FrontEnd
     pipeline.mapper.random_seed = opts.seed
     pipeline.triangulation.random_seed = opts.seed
     pipeline.ba_refine_principal_point = False
-    models = pycolmap.incremental_mapping(database, image_dir, models_dir, pipeline)
+    models = pycolmap.incremental_mapping(database, feature_dir, models_dir, pipeline)
     if not models:
         raise FieldsError(f"{image_dir}: SfM found no initial image pair; no view could be registered "
                           f"({name_list([v.name for v in scene.views])}): the photos may not overlap")

@@ -120,3 +120,30 @@ def test_mixed_sizes_and_a_50_megapixel_photo_are_registered(tmp_path):
     assert {(400, 300), (300, 225), (8660, 5774)} <= sizes
     registered = {scene.views[i].name for i in scene.registered()}
     assert names[3] in registered and len(registered) >= len(names) - 1
+
+
+def test_grey_16_bit_and_exif_rotated_photos_are_all_registered(tmp_path):
+    """pycolmap reads raw pixels; photos with an EXIF rotation are matched from upright copies, so
+    their keypoints agree with their (upright) cameras."""
+    from fields.scene import Scene
+    from sfm.io import read_transforms
+    from sfm.pose_metrics import compare_poses
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k, p in enumerate(sorted((DEMO / "images").glob("*.jpg"))):
+        im = Image.open(p)
+        if k % 4 == 1:
+            im.convert("L").save(folder / p.name, quality=95)
+        elif k % 4 == 2:
+            Image.fromarray(np.asarray(im.convert("L"), np.uint16) * 257).save(folder / (p.stem + ".png"))
+        elif k % 4 == 3:  # stored turned a quarter left; the tag says to turn it back to display
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            im.rotate(90, expand=True).save(folder / p.name, quality=95, exif=exif)
+        else:
+            im.save(folder / p.name, quality=95)
+    run = tmp_path / "run"
+    assert main(["sfm", str(folder), "-o", str(run), "--no-viewer", "--backend", "colmap"]) == 0
+    report = compare_poses(Scene.load(run), read_transforms(DEMO / "transforms.json"))
+    assert report.registered == 32 and report.rotation_error_median_deg < 0.5
