@@ -104,7 +104,7 @@ def cmd_view(args: argparse.Namespace) -> None:
 
     from apps import config
     from fields.scene import Scene
-    from fields.train import load_model
+    from fields.train import load_model, pick_device
 
     run = Path(args.run)
     if not (run / "scene.json").is_file():
@@ -118,8 +118,6 @@ def cmd_view(args: argparse.Namespace) -> None:
         viewer.show_scene(scene, f"{run}: {len(scene.registered())} views")
         ckpt = run / "checkpoints" / "field.pt"
         if ckpt.is_file():
-            from fields.train import pick_device
-
             model, _, step = load_model(ckpt, str(pick_device("auto")))
             viewer.show_model(model, step)
             viewer.set_stage(f"{run}: field at step {step}", 1.0)

@@ -141,10 +141,9 @@ def prepare_scene(scene: Scene, cfg: dict) -> None:
 def run_training(scene: Scene, run: Path, cfg: dict, viewer=None) -> Path:
     """Train the field; a viewer follows along (plots, renders, meshes, pause)."""
     tcfg = TrainConfig.from_dict(cfg["train"])
-    if viewer is None:
-        return train(scene, tcfg, run, log=log.info)
-    ckpt = train(scene, tcfg, run, log=log.info, listener=viewer.training_listener(scene))
-    viewer.training_done()
+    ckpt = train(scene, tcfg, run, log=log.info, listener=viewer.training_listener(scene) if viewer else None)
+    if viewer:
+        viewer.training_done()
     return ckpt
 
 

@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from fields.errors import FieldsError
+from fields.images import composite
 from fields.mesh_export import export_mesh, extract_mesh
 from fields.neus import NeuSModel
 from fields.occupancy_grid import OccupancyGrid
 from fields.scene import Camera, Scene
-from fields.video import colour_ramp, normal_frame, render_image
+from fields.video import depth_frames, normal_frame, render_image
 
 log = logging.getLogger("fields")
 
@@ -97,10 +98,7 @@ def scene_extent(centres: np.ndarray, points: np.ndarray | None = None) -> float
 def colourise(render, mode: str, R: np.ndarray) -> np.ndarray:
     """The render as an 8-bit RGB image in the chosen mode."""
     if mode == "Depth":
-        fg = render.depth[render.opacity > 0.5]
-        lo, hi = (np.percentile(fg, [1, 99]) if fg.size else (0.0, 1.0))
-        v = 1.0 - np.clip((render.depth - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
-        img = colour_ramp(v) * render.opacity[..., None]
+        img = depth_frames([render])[0]
     elif mode == "Normals":
         img = normal_frame(render, R)
     else:
@@ -348,23 +346,21 @@ class Viewer:
                     data, (uplot.Series(label="step"), uplot.Series(label=label, stroke=colour, width=2)),
                     title=label, scales={"x": uplot.Scale(time=False)}, aspect=2.0))
 
-    def _aim(self, clients: bool) -> None:
-        """Point the initial camera (and, once, the open browsers' cameras) at the cameras' scene."""
+    def _aim(self, centres: np.ndarray) -> None:
+        """Point the initial camera and the open browsers' cameras at the scene the cameras look at."""
         if not self.poses:
             return
-        centres = np.array([-R.T @ t for R, t in self.poses.values()])
         up = -np.mean([R[1] for R, _ in self.poses.values()], axis=0)
         up = up / max(float(np.linalg.norm(up)), 1e-9)
         target = np.median(self.points, axis=0) if len(self.points) else centres.mean(0)
         eye = centres.mean(0) + 1.5 * (centres.mean(0) - target) + 1.0 * scene_extent(centres) * up
         cam = self.server.initial_camera
         cam.position, cam.look_at, cam.up = tuple(eye), tuple(target), tuple(up)
-        if clients:
-            for client in self.server.get_clients().values():
-                with client.atomic():
-                    client.camera.up_direction = tuple(up)
-                    client.camera.position = tuple(eye)
-                    client.camera.look_at = tuple(target)
+        for client in self.server.get_clients().values():
+            with client.atomic():
+                client.camera.up_direction = tuple(up)
+                client.camera.position = tuple(eye)
+                client.camera.look_at = tuple(target)
         self._aimed = True
 
     def _work(self) -> None:
@@ -397,9 +393,7 @@ class Viewer:
                 img, _ = self.scene.image(i, self.opts.thumbnail)
             except (FieldsError, OSError):
                 return None
-            if img.shape[2] == 4:  # composite alpha on white
-                img = img[..., :3] * img[..., 3:] + (1.0 - img[..., 3:])
-            self._thumbs[i] = np.clip(np.round(img[..., :3] * 255.0), 0, 255).astype(np.uint8)
+            self._thumbs[i] = np.clip(np.round(composite(img) * 255.0), 0, 255).astype(np.uint8)
         return self._thumbs.get(i)
 
     def _push_cameras(self) -> None:
@@ -416,7 +410,7 @@ class Viewer:
                 thickness=0.004 * ext, color=(230, 80, 40), image=self._thumbnail(i), format="jpeg",
                 wxyz=rotation_to_wxyz(R.T), position=-R.T @ t)
         if not self._aimed:
-            self._aim(clients=True)
+            self._aim(centres)
         if len(self.points):
             rgb = self.point_rgb if self.point_rgb is not None else np.array([60, 200, 90], np.uint8)
             self.server.scene.add_point_cloud("/points", np.asarray(self.points, np.float32), rgb,

@@ -34,13 +34,12 @@ def _image_names(scene: Scene, image_dir: Path) -> list[str]:
     return names
 
 
-def upright_images(scene: Scene, image_dir: Path, work: Path) -> Path:
+def upright_images(names: list[str], image_dir: Path, work: Path) -> Path:
     """The folder SIFT should read: image_dir itself, or, when some photos carry an EXIF rotation
     (which pycolmap does not apply, while our cameras and images are upright), work/upright with
     those photos turned upright and links to the others, under the same names."""
     from PIL import Image, ImageOps
 
-    names = _image_names(scene, image_dir)
     rotated = []
     for name in names:
         with Image.open(image_dir / name) as im:
@@ -66,7 +65,7 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
     if database.exists():
         database.unlink()
     names = _image_names(scene, image_dir)
-    image_dir = upright_images(scene, image_dir, database.parent)
+    image_dir = upright_images(names, image_dir, database.parent)
     reader = pycolmap.ImageReaderOptions()
     single = len(scene.cameras) == 1
     if single:
