@@ -1,7 +1,12 @@
 """SfM against ground truth: the neural backend (Level-S2fM) and pycolmap's incremental mapper side by
 side, in the same run, on the same matches settings and the same intrinsics prior.
 
-Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25]
+Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25] [--backends ...]
+Front end (sfm/colmap_backend.py FrontEndOptions): "neural" uses features="auto" (COLMAP's SIFT and
+matching, then affine + domain-size-pooled SIFT with guided matching and a lower peak threshold when some
+view has fewer than 2 verified pairs of 30 matches); "pycolmap" is pycolmap end to end with COLMAP's
+defaults (what a COLMAP user gets, and `--backend colmap`); "pycolmap-rich" is its mapper on the rich
+front end.
 Intrinsics: both backends get one shared pinhole camera whose prior is the ground-truth K of the
 first view, and both refine its focal length (pycolmap: SIMPLE_RADIAL prior, its BA; neural: its
 global BA). Errors after a Sim(3) alignment of camera centres (sfm/pose_metrics.py). 2 threads.
@@ -71,6 +76,8 @@ def datasets(work: Path, only: set[str]) -> list[tuple[str, Scene, Path]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="demo,dino,herzjesu,lego25")
+    ap.add_argument("--backends", default="neural,pycolmap,pycolmap-rich",
+                    help="pycolmap-rich: pycolmap's mapper on the rich front end instead of COLMAP's defaults")
     args = ap.parse_args()
     torch.set_num_threads(2)
     pycolmap.logging.minloglevel = 2
@@ -78,14 +85,16 @@ def main() -> None:
     rows = []
     try:
         for name, gt, folder in datasets(work, set(args.only.split(","))):
-            for backend in ("neural", "pycolmap"):
+            for backend in args.backends.split(","):
                 inputs = unposed(gt, folder)
                 t0 = time.time()
+                front = {"neural": FrontEndOptions(), "pycolmap": FrontEndOptions.classic()}.get(
+                    backend, FrontEndOptions(features="rich"))
                 try:
                     if backend == "neural":
-                        scene, _ = neural_sfm(inputs, folder, work / name / backend, FrontEndOptions())
+                        scene, _ = neural_sfm(inputs, folder, work / name / backend, front)
                     else:
-                        scene = incremental_colmap(inputs, folder, work / name / backend, FrontEndOptions())
+                        scene = incremental_colmap(inputs, folder, work / name / backend, front)
                     rep = compare_poses(scene, gt).to_dict()
                 except Exception as exc:  # a failed backend is a row, not the end of the benchmark
                     rep = {"error": f"{type(exc).__name__}: {exc}"}

@@ -30,6 +30,7 @@ from fields.scene import Camera, Points, Scene
 from fields.sdf_field import SDFField
 from sfm.classical_polish import polish
 from sfm.colmap_backend import FrontEndOptions
+from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.neural_ba import BAProblem, bundle_adjust
 from sfm.pnp import estimate_pose
@@ -48,6 +49,9 @@ class NeuralSfMOptions:
     pnp_error_px: float = 3.0
     min_inliers: int = 30  # PnP acceptance, as COLMAP's mapper: at least 30 inliers and 25 % of the matches
     min_inlier_ratio: float = 0.25
+    epipolar_min_matches: int = 15  # pairs with at least this many matches vote on a new pose
+    epipolar_agree: float = 0.5  # a pair agrees when this share of its matches fits the poses' geometry
+    max_withdrawals: int = 2  # a view whose pose was withdrawn more often than this is not tried again
     init_fit_steps: int = 200
     local_steps: int = 20
     global_steps: int = 80
@@ -55,7 +59,10 @@ class NeuralSfMOptions:
     local_views: int = 6  # the new view and its most connected registered neighbours
     target_error_px: float = 1.0  # final global BA rounds stop once the mean error is below this
     final_rounds: int = 3
-    refine_focal: bool = True  # focal lengths refined in the global bundle adjustments
+    refine_focal: bool = True  # focal lengths refined in the global bundle adjustments ...
+    # ... once this many views are registered: with fewer (a short arc of a ring) focal length and
+    # depth trade off, and refining drifted the Middlebury dino ring by 2-3 degrees per view
+    refine_focal_from: int = 8
     classical_polish: bool = True  # a pycolmap (Ceres) BA after each global neural BA, SDF refitted
     refit_steps: int = 30
     seed: int = 0
@@ -68,6 +75,7 @@ class ViewReport:
     error_px: float = float("nan")
     reason: str = ""
     attempts: int = 0
+    dropped: int = 0  # times its pose was withdrawn for contradicting its neighbours
 
 
 @dataclass
@@ -84,6 +92,15 @@ class Reconstruction:
     reports: dict[int, ViewReport] = field(default_factory=dict)
 
     camera_index: list[int] = field(default_factory=list)  # per view: index into the shared cameras
+    bad_pairs: set[tuple[int, int]] = field(default_factory=set)  # verified pairs the poses contradict
+
+    def pair_matches(self, v: int, w: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Keypoint indices (in v, in w) of the verified matches of v and w, None for no pair or a bad one."""
+        key = (min(v, w), max(v, w))
+        m = self.corr.pairs.get(key)
+        if m is None or key in self.bad_pairs:
+            return None
+        return (m[:, 0], m[:, 1]) if v < w else (m[:, 1], m[:, 0])
 
     def scale_focal(self, c: int, factor: float) -> None:
         """Multiply the focal length of shared camera c (every view using it) by factor."""
@@ -201,6 +218,11 @@ def initialise(corr: Correspondences, scene: Scene, opts: NeuralSfMOptions) -> R
     return rec
 
 
+def focal_now(rec: Reconstruction, opts: NeuralSfMOptions) -> bool:
+    """Whether this global bundle adjustment refines the focal lengths."""
+    return opts.refine_focal and len(rec.poses) >= opts.refine_focal_from
+
+
 def polish_and_refit(rec: Reconstruction, opts: NeuralSfMOptions) -> None:
     """Classical BA over everything (sfm/classical_polish.py), then the SDF refitted to the moved points."""
     has = np.flatnonzero(rec.has_point())
@@ -211,7 +233,7 @@ def polish_and_refit(rec: Reconstruction, opts: NeuralSfMOptions) -> None:
     registered = set(rec.poses)
     tracks = [rec.tracks[t][np.isin(rec.tracks[t][:, 0], list(registered))] for t in has]
     cams, poses, xyz = polish(shared, rec.poses, rec.camera_index, rec.corr.keypoints, rec.xyz[has], tracks,
-                              opts.refine_focal)
+                              focal_now(rec, opts))
     rec.poses.update(poses)
     rec.xyz[has] = xyz
     for v, c in enumerate(rec.camera_index):
@@ -243,10 +265,10 @@ def surface_correspondences(rec: Reconstruction, v: int) -> tuple[np.ndarray, np
     triangulated yet, but the surface fitted to the neighbours' points already holds them."""
     xs, Xs = [np.zeros((0, 2))], [np.zeros((0, 3))]
     for w in rec.poses:
-        m = rec.corr.pairs.get((min(v, w), max(v, w)))
+        m = rec.pair_matches(v, w)
         if m is None:
             continue
-        kv, kw = (m[:, 0], m[:, 1]) if v < w else (m[:, 1], m[:, 0])
+        kv, kw = m
         o, d = pixel_rays(rec.cameras[w].K, *rec.poses[w], rec.corr.keypoints[w][kw])
         o_t, d_t = torch.from_numpy(o).float(), torch.from_numpy(d).float()
         hit = sphere_trace(rec.sdf.sdf, o_t, d_t, torch.zeros(len(o)), torch.full((len(o),), 6.0), max_steps=48)
@@ -260,11 +282,15 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
     """Try candidates by decreasing level-set correspondences; the first view PnP registers, or None.
 
     PnP uses the tracks' points near the zero level set, or, when those are too few, points on the
-    SDF's surface found by tracing the matched keypoints' rays from registered neighbours.
+    SDF's surface found by tracing the matched keypoints' rays from registered neighbours. The pose
+    must agree with the epipolar geometry of most matched registered neighbours; views that only one
+    registered neighbour can vote on wait until no view with more voters registers (a wrong pair,
+    e.g. from symmetric structure, is then outvoted instead of placing the view).
     """
     near = near_level_set(rec, opts.tau)
+    voters = {v: len(voting_neighbours(rec, v, opts)) for v in candidates}
     ranked = sorted(candidates, key=lambda v: -count_level_set_matches(rec, v, near))
-    for v in ranked:
+    for v in [v for v in ranked if voters[v] >= 2] + [v for v in ranked if voters[v] < 2]:
         rep = rec.reports.setdefault(v, ViewReport())
         rep.attempts += 1
         tid = rec.track_of[v]
@@ -284,11 +310,78 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
         if res.num_inliers < opts.min_inlier_ratio * len(x):
             rep.reason = f"PnP: only {res.num_inliers} inliers among {len(x)} {source}"
             continue
+        support = epipolar_support(rec, v, (res.R, res.t), opts)
+        disagree = [w for w, f in support.items() if f < opts.epipolar_agree]
+        if len(disagree) * 2 >= len(support) and support:
+            rep.reason = (f"PnP pose contradicts the matches with {len(disagree)} of {len(support)} registered "
+                          "neighbours (epipolar check)")
+            continue
         rec.poses[v] = (res.R, res.t)
         rep.registered, rep.inliers, rep.reason = True, res.num_inliers, ""
-        log.debug(f"registered view {v}: {res.num_inliers} inliers of {len(x)} {source} ({len(k)} on the level set)")
+        log.debug(f"registered view {v}: {res.num_inliers} inliers of {len(x)} {source} ({len(k)} on the level set); "
+                  f"epipolar support {({w: round(f, 2) for w, f in support.items()})}")
         return v
     return None
+
+
+def voting_neighbours(rec: Reconstruction, v: int, opts: NeuralSfMOptions) -> list[int]:
+    """Registered views sharing at least epipolar_min_matches good matches with v."""
+    return [w for w in rec.poses if w != v and (m := rec.pair_matches(v, w)) is not None
+            and len(m[0]) >= opts.epipolar_min_matches]
+
+
+def epipolar_support(rec: Reconstruction, v: int, pose: tuple[np.ndarray, np.ndarray],
+                     opts: NeuralSfMOptions) -> dict[int, float]:
+    """For each registered neighbour with enough matches: the share of the pair's matches whose Sampson
+    distance to the geometry of `pose` and the neighbour's pose is within max_error_px."""
+    out = {}
+    for w in voting_neighbours(rec, v, opts):
+        m = rec.pair_matches(v, w)
+        F = fundamental(rec.cameras[w].K, rec.poses[w], rec.cameras[v].K, pose)
+        err = sampson_error(F, rec.corr.keypoints[w][m[1]], rec.corr.keypoints[v][m[0]])
+        out[w] = float(np.mean(err < opts.max_error_px))
+    return out
+
+
+def drop_contradicted(rec: Reconstruction, keep: set[int], opts: NeuralSfMOptions) -> list[int]:
+    """Withdraw the poses that contradict most of their registered neighbours' matches (a view placed
+    through a wrong pair that later views outvote), worst first; pairs still contradicting two kept
+    poses become bad pairs. Points left with fewer than two registered views lose their position.
+    Returns the withdrawn views (views in `keep`, the gauge pair, stay)."""
+    agree: dict[tuple[int, int], bool] = {}
+    for v in rec.poses:
+        for w, f in epipolar_support(rec, v, rec.poses[v], opts).items():
+            agree[(min(v, w), max(v, w))] = f >= opts.epipolar_agree
+    dropped = []
+    while True:
+        score = {}
+        for v in rec.poses:
+            votes = [ok for (a, b), ok in agree.items() if v in (a, b)]
+            if v not in keep and votes and 2 * votes.count(False) > len(votes):
+                score[v] = votes.count(False) / len(votes)
+        if not score:
+            break
+        v = max(score, key=score.get)
+        del rec.poses[v]
+        rep = rec.reports[v]
+        rep.registered, rep.dropped = False, rep.dropped + 1
+        rep.reason = "its pose contradicted the matches with most registered neighbours (epipolar check)"
+        agree = {p: ok for p, ok in agree.items() if v not in p}
+        dropped.append(v)
+    rec.bad_pairs |= {p for p, ok in agree.items() if not ok}
+    if dropped:
+        seen = np.zeros(len(rec.tracks), np.int64)
+        for w in rec.poses:
+            tid = rec.track_of[w]
+            np.add.at(seen, tid[tid >= 0], 1)
+        rec.xyz[seen < 2] = np.nan
+        log.debug(f"withdrew views {dropped}; bad pairs {sorted(rec.bad_pairs)}")
+    return dropped
+
+
+def withdraw(rec: Reconstruction, keep: set[int], opts: NeuralSfMOptions) -> list[int]:
+    """drop_contradicted, returning the withdrawn views that may be tried again."""
+    return [w for w in drop_contradicted(rec, keep, opts) if rec.reports[w].dropped <= opts.max_withdrawals]
 
 
 def triangulate_new(rec: Reconstruction, v: int, opts: NeuralSfMOptions) -> int:
@@ -297,13 +390,10 @@ def triangulate_new(rec: Reconstruction, v: int, opts: NeuralSfMOptions) -> int:
     has = rec.has_point()
     added = 0
     for w in list(rec.poses):
-        if w == v:
-            continue
-        key = (min(v, w), max(v, w))
-        m = rec.corr.pairs.get(key)
+        m = rec.pair_matches(v, w) if w != v else None
         if m is None:
             continue
-        kv, kw = (m[:, 0], m[:, 1]) if v < w else (m[:, 1], m[:, 0])
+        kv, kw = m
         t = tid[kv]
         sel = (t >= 0) & ~has[np.maximum(t, 0)] & (rec.track_of[w][kw] == t)
         if not sel.any():
@@ -354,7 +444,7 @@ def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions
     gauge_view = [v for v in rec.poses][1]
     first = [v for v in rec.poses][0]
     gauge = (gauge_view, int(np.argmax(np.abs(rec.poses[gauge_view][1]))))
-    run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=opts.refine_focal)
+    run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=focal_now(rec, opts))
     log.info(f"sfm: initial pair {scene.views[first].name}, {scene.views[gauge_view].name} "
              f"({int(rec.has_point().sum())} points) in {time.time() - t0:.0f} s")
     emit("initial pair")
@@ -363,25 +453,31 @@ def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions
     while pending:
         v = register_next(rec, pending, opts)
         if v is None:
-            break
+            retry = withdraw(rec, {first, gauge_view}, opts)
+            if not retry:
+                break
+            pending += retry
+            continue
         pending.remove(v)
         triangulate_new(rec, v, opts)
         run_ba(rec, neighbours(rec, v, opts.local_views), {first}, gauge, opts.local_steps, opts)
         emit(f"registered {scene.views[v].name}")
         since_global += 1
         if since_global >= opts.global_every:
-            run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=opts.refine_focal)
+            run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=focal_now(rec, opts))
             if opts.classical_polish:
                 polish_and_refit(rec, opts)
+            pending += withdraw(rec, {first, gauge_view}, opts)
             emit("global bundle adjustment")
             since_global = 0
         if progress:
             progress(len(rec.poses), len(scene.views))
+    drop_contradicted(rec, {first, gauge_view}, opts)
     err = float("nan")
     for _ in range(opts.final_rounds):
         if opts.classical_polish:
             polish_and_refit(rec, opts)
-        err = run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=opts.refine_focal)
+        err = run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=focal_now(rec, opts))
         emit("final bundle adjustment")
         if err <= opts.target_error_px:
             break

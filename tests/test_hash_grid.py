@@ -109,3 +109,12 @@ def test_tcnn_backend_matches_the_reference_and_shares_checkpoints():
     cpu = HashGrid(dim=3, n_levels=8, n_features=2, log2_hashmap_size=14, base_resolution=4, finest_resolution=300)
     cpu.load_state_dict({k: v.cpu() for k, v in enc.state_dict().items()})  # a tcnn checkpoint on the CPU path
     assert torch.allclose(cpu(x.cpu()), y.cpu(), atol=1e-4)
+
+
+def test_an_empty_batch_gives_an_empty_encoding_and_gradient():
+    grid = HashGrid(dim=3, n_levels=4, n_features=2, log2_hashmap_size=12, base_resolution=4, finest_resolution=32)
+    x = torch.zeros(0, 3, requires_grad=True)
+    out = grid(x)
+    assert out.shape == (0, 8)
+    (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    assert g.shape == (0, 3)

@@ -112,7 +112,7 @@ class HashGrid(nn.Module):
         # tcnn reads its `params` at call time; point it at ours (a view keeps the autograd link)
         enc._parameters["params"] = self.params.reshape(-1)
         out = enc(x.float().contiguous()).float().reshape(x.shape[0], self.n_levels, self.n_features)
-        return (out * self.level_mask[None, :, None]).reshape(x.shape[0], -1)
+        return (out * self.level_mask[None, :, None]).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.use_tcnn and x.is_cuda and (enc := self._tcnn_module()) is not None:

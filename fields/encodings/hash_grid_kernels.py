@@ -99,7 +99,7 @@ class HashGridFunction(torch.autograd.Function):
         lib.hash_grid_forward(*_args(x_c, p_c, tables, m_c, smooth), _ptr(out))
         ctx.save_for_backward(x, params)
         ctx.tables, ctx.mask, ctx.smooth, ctx.reference = tables, m_c, smooth, reference
-        return out.reshape(x.shape[0], -1)
+        return out.reshape(x.shape[0], len(tables.scales) * params.shape[1])
 
     @staticmethod
     def backward(ctx, grad_out):

@@ -1,0 +1,90 @@
+"""Epipolar checks (sfm/epipolar.py) and what the neural SfM does with them: a pose placed through a
+wrong pair is withdrawn once its other neighbours outvote it; a wrong pair between right poses is
+marked bad instead."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from fields.scene import Camera, look_at
+from sfm.epipolar import fundamental, sampson_error
+from sfm.features import Correspondences, build_tracks
+from sfm.incremental import NeuralSfMOptions, Reconstruction, ViewReport, drop_contradicted, make_sdf, track_lookup
+from sfm.triangulation import reproject
+
+
+def ring(n: int = 8, points: int = 200, seed: int = 0):
+    """n cameras on a ring around a cloud of points, every point seen (and matched) in every view."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-0.5, 0.5, (points, 3))
+    cam = Camera.from_fov(400, 300, np.radians(60))
+    poses = []
+    for k in range(n):
+        a = 2 * np.pi * k / n
+        poses.append(look_at(np.array([3 * np.cos(a), 3 * np.sin(a), 0.8]), np.zeros(3), np.array([0.0, 0.0, 1.0])))
+    kps = [reproject(cam.K, R, t, X)[0] for R, t in poses]
+    return cam, poses, kps, X
+
+
+def test_sampson_error_is_zero_on_true_matches_and_grows_off_the_epipolar_line():
+    cam, poses, kps, _ = ring()
+    F = fundamental(cam.K, poses[0], cam.K, poses[1])
+    x1, x2 = kps[0], kps[1]
+    assert np.abs(np.sum(np.c_[x2, np.ones(len(x2))] * (np.c_[x1, np.ones(len(x1))] @ F.T), 1)).max() < 1e-6
+    assert sampson_error(F, x1, x2).max() < 1e-6
+    line = np.c_[x1, np.ones(len(x1))] @ F.T  # epipolar lines in image 2
+    normal = line[:, :2] / np.linalg.norm(line[:, :2], axis=1, keepdims=True)
+    along = np.stack([-normal[:, 1], normal[:, 0]], 1)
+    assert sampson_error(F, x1, x2 + 3.0 * along).max() < 0.05  # sliding along the line costs nothing
+    e1 = sampson_error(F, x1, x2 + 1.0 * normal)
+    e2 = sampson_error(F, x1, x2 + 2.0 * normal)
+    # 1 px off the line in one image: between 1/sqrt(2) and 1 px (Sampson spreads it over both images)
+    assert (e1 > 0.5).all() and (e1 <= 1.0 + 1e-6).all()
+    np.testing.assert_allclose(e2, 2 * e1, rtol=0.05)
+
+
+def reconstruction(cam, poses, kps, pairs) -> Reconstruction:
+    corr = Correspondences(kps, pairs)
+    tracks = build_tracks(corr)
+    rec = Reconstruction([cam] * len(poses), tracks, track_lookup(corr, tracks), corr, make_sdf(0),
+                         camera_index=[0] * len(poses))
+    rec.xyz = np.zeros((len(tracks), 3))
+    rec.poses = {v: p for v, p in enumerate(poses)}
+    rec.reports = {v: ViewReport(True) for v in rec.poses}
+    return rec
+
+
+def neighbour_pairs(n: int, points: int) -> dict[tuple[int, int], np.ndarray]:
+    ident = np.stack([np.arange(points)] * 2, 1)
+    return {(i, j): ident for i in range(n) for j in range(i + 1, n) if (j - i) % n in (1, 2, n - 1, n - 2)}
+
+
+def test_a_pose_contradicting_its_neighbours_is_withdrawn_and_its_points_kept_only_where_seen_twice():
+    cam, poses, kps, _ = ring()
+    pairs = neighbour_pairs(len(poses), len(kps[0]))
+    wrong = list(poses)
+    R, t = poses[5]
+    turn = Rotation.from_euler("y", 40, degrees=True).as_matrix()
+    wrong[5] = (turn @ R, turn @ t)
+    rec = reconstruction(cam, wrong, kps, pairs)
+    dropped = drop_contradicted(rec, {0, 1}, NeuralSfMOptions())
+    assert dropped == [5]
+    assert 5 not in rec.poses and len(rec.poses) == 7
+    assert not rec.reports[5].registered and rec.reports[5].dropped == 1 and "epipolar" in rec.reports[5].reason
+    assert rec.bad_pairs == set()
+    # with the right pose nothing is withdrawn
+    rec = reconstruction(cam, poses, kps, pairs)
+    assert drop_contradicted(rec, {0, 1}, NeuralSfMOptions()) == [] and len(rec.poses) == 8
+
+
+def test_a_wrong_pair_between_right_poses_becomes_a_bad_pair():
+    cam, poses, kps, _ = ring()
+    pairs = neighbour_pairs(len(poses), len(kps[0]))
+    shuffled = pairs[(2, 3)].copy()
+    shuffled[:, 1] = np.random.default_rng(1).permutation(shuffled[:, 1])  # matches of repeated structure
+    pairs[(2, 3)] = shuffled
+    rec = reconstruction(cam, poses, kps, pairs)
+    assert drop_contradicted(rec, {0, 1}, NeuralSfMOptions()) == []
+    assert rec.bad_pairs == {(2, 3)}
+    assert rec.pair_matches(2, 3) is None and rec.pair_matches(3, 4) is not None
