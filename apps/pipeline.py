@@ -100,11 +100,8 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None) -> Scene:
     if viewer:
         viewer.show_inputs(inputs)
     pycolmap.logging.minloglevel = 2
-    features = cfg["sfm"].get("features", "auto")
-    if features == "auto" and backend == "colmap":
-        features = "classic"
     opts = FrontEndOptions(cfg["sfm"]["max_image_size"], cfg["sfm"]["max_num_features"], seed=cfg["sfm"]["seed"],
-                           features=features)
+                           features=cfg["sfm"].get("features", "auto"))
     t0, reasons = time.time(), {}
     if backend == "neural":
         log.info(f"sfm: {len(inputs.views)} images, neural incremental SfM on the SDF level set")

@@ -79,6 +79,10 @@ def main() -> None:
     ap.add_argument("--backends", default="neural,pycolmap,pycolmap-rich",
                     help="pycolmap-rich: pycolmap's mapper on the rich front end instead of COLMAP's defaults")
     args = ap.parse_args()
+    fronts = {"neural": FrontEndOptions(), "pycolmap": FrontEndOptions(features="classic"),
+              "pycolmap-rich": FrontEndOptions(features="rich")}
+    if unknown := set(args.backends.split(",")) - set(fronts):
+        ap.error(f"unknown backends {sorted(unknown)}; choose from {sorted(fronts)}")
     torch.set_num_threads(2)
     pycolmap.logging.minloglevel = 2
     work = Path(tempfile.mkdtemp(prefix="sfm_bench_"))
@@ -88,8 +92,7 @@ def main() -> None:
             for backend in args.backends.split(","):
                 inputs = unposed(gt, folder)
                 t0 = time.time()
-                front = {"neural": FrontEndOptions(), "pycolmap": FrontEndOptions.classic()}.get(
-                    backend, FrontEndOptions(features="rich"))
+                front = fronts[backend]
                 try:
                     if backend == "neural":
                         scene, _ = neural_sfm(inputs, folder, work / name / backend, front)

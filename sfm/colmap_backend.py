@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +31,11 @@ class FrontEndOptions:
     # object) finds several times more correct matches, at several times the cost; while the median
     # image has fewer than min_keypoints keypoints, SIFT runs again with its peak threshold divided by
     # 3 (at most twice, and only while that adds >= 20 % keypoints). auto: classic, then rich when
-    # some view has fewer than 2 verified pairs of >= strong_pair matches.
+    # some view has fewer than 2 verified pairs of >= strong_pair matches (for the neural mapper;
+    # pycolmap's mapper takes auto as classic: the rich matches made its poses worse, RESULTS.md).
     features: str = "auto"
     min_keypoints: int = 1500
     strong_pair: int = 30
-
-    @staticmethod
-    def classic(**kw) -> "FrontEndOptions":
-        """COLMAP's own defaults: the baseline a COLMAP user gets."""
-        return FrontEndOptions(features="classic", **kw)
 
 
 def _image_names(scene: Scene, image_dir: Path) -> list[str]:
@@ -135,8 +131,8 @@ def weak_views(database: Path, strong_pair: int) -> list[str]:
     """Images of a matched COLMAP database with fewer than 2 verified pairs of >= strong_pair inliers."""
     db = pycolmap.Database.open(str(database))
     try:
-        strong = {im.image_id: 0 for im in db.read_all_images()}
         names = {im.image_id: im.name for im in db.read_all_images()}
+        strong = dict.fromkeys(names, 0)
         pair_ids, geometries = db.read_two_view_geometries()
         for pid, geo in zip(pair_ids, geometries):
             if len(geo.inlier_matches) >= strong_pair:
@@ -161,7 +157,9 @@ def incremental_colmap(scene: Scene, image_dir: Path, work: Path, opts: FrontEnd
 
     Views the mapper could not register stay in the Scene without a pose.
     """
-    opts = opts or FrontEndOptions.classic()
+    opts = opts or FrontEndOptions()
+    if opts.features == "auto":
+        opts = replace(opts, features="classic")
     work.mkdir(parents=True, exist_ok=True)
     database = work / "database.db"
     feature_dir = extract_and_match(scene, image_dir, database, opts)
