@@ -1,4 +1,5 @@
-"""Geometry regularisers of the SDF: the Eikonal term (IGR) and a curvature term (PermutoSDF's form)."""
+"""Geometry regularisers of the SDF: the Eikonal term (IGR), a curvature term (PermutoSDF's form) and
+the sparse SfM points as surface anchors (Geo-NeuS's explicit SDF supervision)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,14 @@ def curvature_loss(sdf: SDFField, points: torch.Tensor, grads: torch.Tensor, n: 
     n0 = torch.nn.functional.normalize(grads[pick], dim=-1)
     n1 = torch.nn.functional.normalize(moved, dim=-1)
     return (n0 - n1).norm(dim=-1).mean()
+
+
+def sparse_points_loss(sdf: SDFField, points: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """Mean |f(p)| over up to n of the SfM points (normalised frame): they were triangulated from
+    several photos, so the surface passes through them. Geo-NeuS's SDF loss; it pins the surface
+    where colour alone leaves it ambiguous (a plain, textured ground seen from above). The L1 form
+    keeps the pull of a stray point bounded."""
+    if points.shape[0] == 0:
+        return points.sum() * 0.0
+    pick = torch.randint(0, points.shape[0], (min(n, points.shape[0]),), generator=gen).to(points.device)
+    return sdf.sdf(points[pick]).abs().mean()

@@ -21,7 +21,7 @@ from fields.images import composite
 from fields.neus import NeuSModel, Sharpness
 from fields.occupancy_grid import OccupancyGrid
 from fields.radiance_field import BACKGROUND_COLOURS, RadianceField, make_background
-from fields.regularisers import curvature_loss, eikonal_loss
+from fields.regularisers import curvature_loss, eikonal_loss, sparse_points_loss
 from fields.rays import camera_rays, pixel_grid, sphere_bounds
 from fields.scene import Scene
 from fields.sdf_field import SDFField
@@ -51,6 +51,7 @@ class TrainConfig:
     cam: bool = False  # Coordinate-Aware Modulation on the SDF's MLP
     curvature_weight: float = 0.0  # > 0: penalise normal changes over curvature_eps (smooths textureless parts)
     curvature_eps: float = 0.01
+    points_weight: float = 0.1  # > 0: |sdf| at the sparse SfM points (seen by 2+ training views) as a surface anchor
     background: str = "auto"  # auto (white for images with alpha, else learned), learned, white, black
     mask_weight: float = 0.1  # BCE of the rendered opacity against masks (alpha or mask files) when present
     checkpoint_every: int = 250
@@ -149,6 +150,19 @@ def ray_bank(scene: Scene, views: list[int], max_image_size: int, background: st
     return RayBank(cat(os_), cat(ds), cat(cs), mask, mask if mask is not None and mask_files else None)
 
 
+def anchor_points(scene: Scene, views: list[int]) -> torch.Tensor:
+    """Sparse points (normalised frame) inside the unit sphere that at least two of `views` observe:
+    points triangulated only with held-out views' help would leak them into training."""
+    if len(scene.points) == 0:
+        return torch.zeros(0, 3)
+    train = np.zeros(len(scene.views), bool)
+    train[views] = True
+    seen_twice = np.array([train[np.asarray(t)[:, 0]].sum() >= 2 if len(t) else False for t in scene.points.tracks],
+                          bool) if scene.points.tracks else np.ones(len(scene.points), bool)
+    xyz = scene.to_normalised.apply(scene.points.xyz[seen_twice])
+    return torch.from_numpy(xyz[np.linalg.norm(xyz, axis=1) < 1.0].astype(np.float32))
+
+
 def train_views(scene: Scene) -> list[int]:
     """Registered views of the train split."""
     return [i for i in scene.registered() if scene.views[i].split == "train"]
@@ -191,8 +205,10 @@ def load_model(path: Path, device: str = "cpu") -> tuple[NeuSModel, TrainConfig,
 
 
 def batch_loss(model: NeuSModel, out, target: torch.Tensor, mask: torch.Tensor | None,
-               colour_weight: torch.Tensor | None, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    """Colour (smooth L1, on the object only when colour_weight is given), Eikonal, mask BCE and curvature."""
+               colour_weight: torch.Tensor | None, cfg: TrainConfig, gen: torch.Generator,
+               anchors: torch.Tensor | None = None) -> torch.Tensor:
+    """Colour (smooth L1, on the object only when colour_weight is given), Eikonal, mask BCE, curvature
+    and the sparse points' SDF."""
     colour = torch.nn.functional.smooth_l1_loss(out.rgb, target, beta=0.1, reduction="none").mean(-1)
     if colour_weight is not None:
         colour = colour * colour_weight
@@ -203,6 +219,8 @@ def batch_loss(model: NeuSModel, out, target: torch.Tensor, mask: torch.Tensor |
     if cfg.curvature_weight > 0:
         curv = curvature_loss(model.sdf, out.points, out.gradients, cfg.eikonal_points, cfg.curvature_eps, gen)
         loss = loss + cfg.curvature_weight * curv
+    if anchors is not None and len(anchors) and cfg.points_weight > 0:
+        loss = loss + cfg.points_weight * sparse_points_loss(model.sdf, anchors, cfg.rays_per_batch, gen)
     return loss
 
 
@@ -249,6 +267,7 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
             return ckpt
         log(f"resuming training at step {start}")
     bank = ray_bank(scene, views, cfg.max_image_size, cfg.background)
+    anchors = anchor_points(scene, views).to(device) if cfg.points_weight > 0 else None
     if bank.mask is not None:
         log(f"training with masks ({'mask files' if bank.colour_weight is not None else 'alpha'}), "
             f"background {cfg.background}")
@@ -273,7 +292,7 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
             out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True)
             mse = ((out.rgb - target) ** 2).mean()
             pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
-            loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen)
+            loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, anchors)
             if not torch.isfinite(loss):
                 model.load_state_dict(good[0])
                 opt.load_state_dict(good[1])

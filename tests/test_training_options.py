@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from fields.regularisers import curvature_loss, eikonal_loss
+from fields.regularisers import curvature_loss, eikonal_loss, sparse_points_loss
+from fields.scene import Points
 from fields.sdf_field import SDFField
-from fields.train import TrainConfig, build_model, ray_bank, resolve_background, train_views
+from fields.train import TrainConfig, anchor_points, build_model, ray_bank, resolve_background, train_views
 from sfm.io.transforms_json import read_transforms, write_transforms
 
 VARIANTS = [("hash", "mlp", False), ("triplane", "mlp", False), ("hash", "rbf", False), ("hash", "mlp", True)]
@@ -116,3 +117,33 @@ def test_mask_files_survive_a_round_trip_and_weight_the_colour_loss(tmp_path):
 def test_rgb_images_without_masks_have_no_mask(tmp_path):
     scene = _tiny_scene(tmp_path, rgba=False, mask_files=False)
     assert ray_bank(scene, train_views(scene), 16, "learned").mask is None
+
+
+def test_sparse_points_pull_the_zero_level_set_onto_them():
+    # the field starts as the sphere |x| = 0.5; points on a plane z = 0.3 must end up on its surface
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    field = SDFField()
+    xy = torch.rand(400, 2, generator=gen) * 0.8 - 0.4
+    plane = torch.cat([xy, torch.full((400, 1), 0.3)], dim=1)
+    before = field.sdf(plane).abs().mean().item()
+    opt = torch.optim.Adam(field.parameters(), lr=5e-3)
+    for _ in range(150):
+        loss = sparse_points_loss(field, plane, 256, gen) + 0.1 * eikonal_loss(field, torch.zeros(0, 3), 256, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = field.sdf(plane).abs().mean().item()
+    assert before > 0.05 and after < 0.1 * before
+
+
+def test_anchor_points_need_two_training_views_and_the_unit_sphere(tmp_path):
+    scene = _tiny_scene(tmp_path, rgba=False, mask_files=False)
+    scene.points = Points(np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0], [50.0, 0.0, 0.0]]),
+                          np.zeros((4, 3), np.uint8),
+                          [np.array([[0, 0], [1, 0]]), np.array([[0, 1], [2, 1]]), np.array([[2, 2]]),
+                           np.array([[0, 3], [1, 3]])])
+    xyz = anchor_points(scene, [0, 1]).numpy()  # view 2 held out: the second point has one training view
+    assert xyz.shape == (1, 3)
+    assert np.allclose(xyz[0], scene.to_normalised.apply(np.zeros((1, 3)))[0], atol=1e-6)
+    assert anchor_points(scene, [0, 1, 2]).shape == (2, 3)  # the far point stays outside the unit sphere
