@@ -1,5 +1,6 @@
 """NeuS volume rendering (Wang et al. 2021): opacity from the logistic CDF of the SDF at section ends,
-with cos annealing, normals for the colour network and occupancy-grid-guided samples."""
+with cos annealing, normals for the colour network, occupancy-grid-guided samples and NeuS's
+importance up-sampling."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from torch import nn
 
 from fields.occupancy_grid import OccupancyGrid
 from fields.radiance_field import Background, RadianceField
+from fields.rays import sample_pdf
 from fields.sdf_field import SDFField
 
 
@@ -91,19 +93,44 @@ def sdf_and_gradient(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid |
     return sdf, feat, grad, idx
 
 
+@torch.no_grad()
+def importance_edges(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges: torch.Tensor,
+                     grid: OccupancyGrid | None, n_fine: int, perturb: bool, spread: float = 0.2) -> torch.Tensor:
+    """n_fine + 1 section ends where the current field puts the rendering weight (NeuS's up-sampling).
+
+    The SDF alone (no gradient, the cheap pass) at the given section ends gives each section its
+    NeuS weight, widened to its neighbours (so the new sections around the surface stay short on
+    both sides of it); `spread` of the new ends follow the given sections evenly instead, so
+    surfaces the weights miss (early on, or a ray that hits nothing yet) still get samples and
+    gradients.
+    """
+    n_rays = o.shape[0]
+    ends = (o[:, None] + d[:, None] * edges[..., None]).reshape(-1, 3)
+    sdf = sdf_values(model.sdf, ends, grid).reshape(n_rays, -1)
+    weights = alpha_weights(section_alpha(sdf[:, :-1], sdf[:, 1:], model.sharpness()))
+    weights = torch.nn.functional.max_pool1d(weights[:, None], 3, stride=1, padding=1)[:, 0]
+    pdf = (1.0 - spread) * weights / (weights.sum(1, keepdim=True) + 1e-5) + spread / weights.shape[1]
+    return sample_pdf(edges, pdf, n_fine, perturb)
+
+
 def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
                 n_samples: int, perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-                create_graph: bool = False) -> RenderOut:
+                create_graph: bool = False, n_fine: int = 0) -> RenderOut:
     """Render rays (o, d unit) between near and far, NeuS-style.
 
     Each section's SDF and gradient are taken at its midpoint and extended to its ends along the
     (annealed) cosine; colour comes from the midpoint, its normal, the ray direction and the SDF's
     feature. With an occupancy grid the section ends are placed where the grid says the surface
-    is (samples are not spent on empty space) and free-space points skip the network.
+    is (samples are not spent on empty space) and free-space points skip the network. With n_fine
+    > 0 those n_samples sections only locate the surface (`importance_edges`) and n_fine sections
+    placed there are rendered: the expensive pass (gradients, colour) runs on fewer, better samples.
     """
     n_rays = o.shape[0]
     edges = grid.sample_edges(o, d, near, far, n_samples, perturb) if grid is not None else \
         stratified_edges(near, far, n_samples, perturb)
+    if n_fine > 0:
+        edges = importance_edges(model, o, d, edges, grid, n_fine, perturb)
+        n_samples = n_fine
     mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
     dists = edges[:, 1:] - edges[:, :-1]
     pts = (o[:, None] + d[:, None] * mids[..., None]).reshape(-1, 3)
@@ -175,5 +202,5 @@ class NeuSModel(nn.Module):
 
     def render(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
                perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-               create_graph: bool = False) -> RenderOut:
-        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph)
+               create_graph: bool = False, n_fine: int = 0) -> RenderOut:
+        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph, n_fine)

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from fields.rays import sample_pdf
 from fields.volume import evaluate_on_grid
 
 
@@ -50,18 +51,7 @@ class OccupancyGrid:
         t = near[:, None] + (far - near)[:, None] * u[None]
         c = self.coarse_sdf((o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)).reshape(n_rays, n_probe + 1)
         hit = (c[:, :-1].abs() < self.band) | (c[:, 1:].abs() < self.band) | (c[:, :-1] * c[:, 1:] < 0)
-        w = hit.float() + floor
-        cdf = torch.cat([torch.zeros(n_rays, 1, device=o.device), torch.cumsum(w, 1)], 1)
-        cdf = cdf / cdf[:, -1:]
-        q = torch.linspace(0.0, 1.0, n_samples + 1, device=o.device)[None].expand(n_rays, -1)
-        if perturb:
-            q = (q + (torch.rand(n_rays, n_samples + 1, device=o.device) - 0.5) / n_samples).clamp(0.0, 1.0)
-            q = torch.sort(q, dim=1).values
-        q = q.contiguous()
-        i = torch.searchsorted(cdf, q, right=True).clamp(1, n_probe)
-        c0, c1 = cdf.gather(1, i - 1), cdf.gather(1, i)
-        t0, t1 = t.gather(1, i - 1), t.gather(1, i)
-        return t0 + (q - c0) / (c1 - c0).clamp_min(1e-12) * (t1 - t0)
+        return sample_pdf(t, hit.float() + floor, n_samples, perturb)
 
     def occupied(self, x: torch.Tensor) -> torch.Tensor:
         """Whether points fall where the coarse SDF is within the band of the surface."""

@@ -50,3 +50,21 @@ def sphere_bounds(o: torch.Tensor, d: torch.Tensor, radius: float = 1.0) -> tupl
     near = (-b - root).clamp_min(0.0)
     far = (-b + root).clamp_min(0.0)
     return near, far, hit & (far > near)
+
+
+def sample_pdf(t: torch.Tensor, w: torch.Tensor, n: int, perturb: bool) -> torch.Tensor:
+    """n + 1 sorted distances per ray drawn from the piecewise-constant density w (R, K) over the
+    intervals between t (R, K + 1): inverse transform of the cumulative weight, one quantile per
+    section end, jittered within its stratum when perturb. Rows of w need a positive sum."""
+    n_rays = t.shape[0]
+    cdf = torch.cat([torch.zeros(n_rays, 1, device=t.device), torch.cumsum(w, 1)], 1)
+    cdf = cdf / cdf[:, -1:]
+    q = torch.linspace(0.0, 1.0, n + 1, device=t.device)[None].expand(n_rays, -1)
+    if perturb:
+        q = (q + (torch.rand(n_rays, n + 1, device=t.device) - 0.5) / n).clamp(0.0, 1.0)
+        q = torch.sort(q, dim=1).values
+    q = q.contiguous()
+    i = torch.searchsorted(cdf, q, right=True).clamp(1, w.shape[1])
+    c0, c1 = cdf.gather(1, i - 1), cdf.gather(1, i)
+    t0, t1 = t.gather(1, i - 1), t.gather(1, i)
+    return t0 + (q - c0) / (c1 - c0).clamp_min(1e-12) * (t1 - t0)

@@ -32,6 +32,7 @@ class TrainConfig:
     steps: int = 1500
     rays_per_batch: int = 512
     n_samples: int = 64
+    fine_samples: int = 0  # > 0: the n_samples only locate the surface (SDF alone); this many placed there are rendered
     lr: float = 5e-3
     warmup_steps: int = 100
     final_lr_factor: float = 0.1
@@ -289,7 +290,8 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
             o, d, target = bank.origins[idx].to(device), bank.dirs[idx].to(device), bank.rgb[idx].to(device)
             near, far, _ = sphere_bounds(o, d)
             anneal = min(1.0, step / cfg.cos_anneal_steps) if cfg.cos_anneal_steps > 0 else 1.0
-            out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True)
+            out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True,
+                               n_fine=cfg.fine_samples)
             mse = ((out.rgb - target) ** 2).mean()
             pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
             loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, anchors)

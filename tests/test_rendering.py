@@ -157,3 +157,23 @@ def test_inference_render_matches_the_training_render_on_a_sharp_sphere():
     hit = full.opacity > 0.5
     assert torch.allclose(fast.depth[hit], full.depth[hit], atol=0.01)
     assert torch.allclose(fast.normal[hit], full.normal[hit], atol=0.03)
+
+
+def test_importance_samples_gather_at_the_surface_and_keep_the_depth():
+    from fields.neus import importance_edges
+
+    model = NeuSModel(AnalyticSphere(0.5), Constant([1.0, 0.0, 0.0]), Constant([0.0, 0.0, 1.0]), Sharpness(init=0.7))
+    gen = torch.Generator().manual_seed(1)
+    o = torch.tensor([[0.0, 0.0, -3.0]]).expand(100, 3) + torch.rand(100, 3, generator=gen) * 0.1
+    d = torch.nn.functional.normalize(torch.rand(100, 3, generator=gen) * 0.4 - 0.2 - o, dim=-1)  # all hit squarely
+    near, far, _ = sphere_bounds(o, d)
+    dense = render_rays(model, o, d, near, far, n_samples=1024, perturb=False)
+    fine = render_rays(model, o, d, near, far, n_samples=64, perturb=True, n_fine=16)
+    assert torch.allclose(fine.depth, dense.depth, atol=0.01)  # 16 placed samples do what 1024 even ones do
+    assert torch.allclose(fine.rgb, dense.rgb, atol=0.01)
+    coarse = torch.linspace(0, 1, 65)[None] * (far - near)[:, None] + near[:, None]
+    edges = importance_edges(model, o, d, coarse, None, 16, perturb=False, spread=0.2)
+    assert torch.all(edges[:, 1:] >= edges[:, :-1])
+    near_surface = (edges - dense.depth[:, None]).abs() < 0.05
+    assert near_surface.float().mean() > 0.6  # the weight is within ~1/s = 0.001 of the surface: most ends go there
+    assert near_surface.float().mean() < 0.95  # ... and spread = 20 % of them stay along the ray
