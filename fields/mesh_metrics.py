@@ -64,47 +64,50 @@ def sample_with_normals(mesh: trimesh.Trimesh, n: int, seed: int = 0) -> tuple[n
 
 
 def visible_from(points: np.ndarray, normals: np.ndarray, density: float,
-                 cameras: list[tuple[Camera, np.ndarray, np.ndarray]], slack_px: float = 1.5, per_pixel: float = 8.0,
-                 max_tan: float = 5.0, outward: bool = True) -> np.ndarray:
+                 cameras: list[tuple[Camera, np.ndarray, np.ndarray]], outward: bool = True) -> np.ndarray:
     """Which of `points` (samples of one surface, `density` per unit area, with their normals) some
-    camera (K, world-to-camera R, t) sees.
-
-    Each camera gets a depth buffer of the points themselves, its pixels binned until the nearest
-    surface facing the camera puts about `per_pixel` points in each (so hidden surface does not
-    show through gaps in the sample; pixels still empty take their neighbours' nearest depth). A point is seen where
-    it is no deeper than its pixel's nearest point plus the depth its surface spans across
-    slack_px + tan(incidence) pixels (a surface seen at an angle recedes across each pixel). With
-    outward normals (a closed, consistently wound reference) a point facing away from a camera is
-    hidden from it; `outward=False` for meshes whose normals may point either way.
-    """
+    camera (K, world-to-camera R, t) sees; see `seen_by`. With outward normals (a closed,
+    consistently wound reference) a point facing away from a camera is hidden from it;
+    `outward=False` for meshes whose normals may point either way."""
     seen = np.zeros(len(points), bool)
     for cam, R, t in cameras:
-        R, t = np.asarray(R), np.asarray(t)
-        xc = points @ R.T + t
-        z = xc[:, 2]
-        front = z > 1e-9
-        uv = xc[:, :2] / np.where(front, z, 1.0)[:, None] * np.array([cam.K[0, 0], cam.K[1, 1]]) + cam.K[:2, 2]
-        inside = front & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height)
-        idx = np.flatnonzero(inside)
-        if not len(idx):
-            continue
-        uv, z = uv[idx], z[idx]
-        f = min(cam.K[0, 0], cam.K[1, 1])
-        near_pixel_area = (np.percentile(z, 2) / f) ** 2  # of one pixel on a facing surface, near the camera
-        bin_ = max(1, int(np.ceil(np.sqrt(per_pixel / (density * near_pixel_area)))))
-        w, h = -(-cam.width // bin_), -(-cam.height // bin_)
-        pix = pixel_index(uv, w, bin_)
-        zbuf = np.full(w * h, np.inf)
-        np.minimum.at(zbuf, pix, z)
-        zbuf = zbuf.reshape(h, w)
-        zbuf = np.where(np.isinf(zbuf), minimum_filter(zbuf, size=3, mode="nearest"), zbuf).reshape(-1)
-        view = (points[idx] - (-R.T @ t)) / np.linalg.norm(xc[idx], axis=1, keepdims=True)
-        cos = -(view * normals[idx]).sum(1)
-        facing = cos > 0 if outward else np.ones(len(idx), bool)
-        cos = np.abs(cos).clip(1e-6, 1.0)
-        tan = np.minimum(np.sqrt(1.0 - cos**2) / cos, max_tan)
-        footprint = bin_ * z / f
-        seen[idx] |= facing & (z <= zbuf[pix] + footprint * (slack_px + tan))
+        seen |= seen_by(points, normals, density, cam, np.asarray(R), np.asarray(t), outward)
+    return seen
+
+
+def seen_by(points: np.ndarray, normals: np.ndarray, density: float, cam: Camera, R: np.ndarray, t: np.ndarray,
+            outward: bool = True, slack_px: float = 1.5, per_pixel: float = 8.0, max_tan: float = 5.0) -> np.ndarray:
+    """Which of `points` one camera sees, judged by a depth buffer of the points themselves.
+
+    The buffer's pixels are binned until the nearest surface facing the camera puts about
+    `per_pixel` points in each, so hidden surface does not show through gaps in the sample (pixels
+    still empty take their neighbours' nearest depth). A point is seen where it is no deeper than
+    its pixel's nearest point plus the depth its surface spans across slack_px + tan(incidence)
+    pixels: a surface seen at an angle recedes across each pixel. Lens distortion is ignored.
+    """
+    seen = np.zeros(len(points), bool)
+    xc = points @ R.T + t
+    z = xc[:, 2]
+    front = z > 1e-9
+    uv = xc[:, :2] / np.where(front, z, 1.0)[:, None] * np.array([cam.K[0, 0], cam.K[1, 1]]) + cam.K[:2, 2]
+    idx = np.flatnonzero(front & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height))
+    if not len(idx):
+        return seen
+    uv, z = uv[idx], z[idx]
+    f = min(cam.K[0, 0], cam.K[1, 1])
+    near_pixel_area = (np.percentile(z, 2) / f) ** 2  # of one pixel on a facing surface, near the camera
+    bin_ = max(1, int(np.ceil(np.sqrt(per_pixel / (density * near_pixel_area)))))
+    w, h = -(-cam.width // bin_), -(-cam.height // bin_)
+    pix = pixel_index(uv, w, bin_)
+    zbuf = np.full(w * h, np.inf)
+    np.minimum.at(zbuf, pix, z)
+    zbuf = zbuf.reshape(h, w)
+    zbuf = np.where(np.isinf(zbuf), minimum_filter(zbuf, size=3, mode="nearest"), zbuf).reshape(-1)
+    cos = -np.einsum("ij,ij->i", xc[idx] @ R / np.linalg.norm(xc[idx], axis=1, keepdims=True), normals[idx])
+    facing = cos > 0 if outward else np.ones(len(idx), bool)
+    cos = np.abs(cos).clip(1e-6, 1.0)
+    tan = np.minimum(np.sqrt(1.0 - cos**2) / cos, max_tan)
+    seen[idx] = facing & (z <= zbuf[pix] + bin_ * z / f * (slack_px + tan))
     return seen
 
 

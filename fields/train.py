@@ -156,11 +156,12 @@ def anchor_points(scene: Scene, views: list[int]) -> torch.Tensor:
     points triangulated only with held-out views' help would leak them into training."""
     if len(scene.points) == 0:
         return torch.zeros(0, 3)
-    train = np.zeros(len(scene.views), bool)
-    train[views] = True
-    seen_twice = np.array([train[np.asarray(t)[:, 0]].sum() >= 2 if len(t) else False for t in scene.points.tracks],
-                          bool) if scene.points.tracks else np.ones(len(scene.points), bool)
-    xyz = scene.to_normalised.apply(scene.points.xyz[seen_twice])
+    keep = np.ones(len(scene.points), bool)  # points without tracks (e.g. a PLY beside transforms.json): all
+    if scene.points.tracks:
+        in_train = np.zeros(len(scene.views), bool)
+        in_train[views] = True
+        keep = np.array([len(t) > 0 and in_train[np.asarray(t)[:, 0]].sum() >= 2 for t in scene.points.tracks])
+    xyz = scene.to_normalised.apply(scene.points.xyz[keep])
     return torch.from_numpy(xyz[np.linalg.norm(xyz, axis=1) < 1.0].astype(np.float32))
 
 
