@@ -238,9 +238,9 @@ def surface_report(run: Path, scene, reference: Path, align: Path | None) -> dic
         sim = umeyama(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
         mesh.vertices = sim.apply(np.asarray(mesh.vertices))
     cameras = [(ref_scene.camera_of(i), ref_scene.views[i].R, ref_scene.views[i].t) for i in ref_scene.registered()]
-    reports = {"all": surface_distance(mesh, ref), "seen": surface_distance(mesh, ref, cameras=cameras)}
+    rep = surface_distance(mesh, ref, cameras=cameras)
     d = {k: {"chamfer": r.chamfer, "fscore": r.fscore, "precision": r.precision, "recall": r.recall,
-             "share": r.reference_share} for k, r in reports.items()}
+             "share": r.reference_share} for k, r in (("all", rep), ("seen", rep.seen))}
     return {**d["all"], "seen": d["seen"]}
 
 

@@ -4,9 +4,9 @@ Run: .venv/bin/python benchmarks/end_to_end.py [--only demo,dino,lego25] [--pres
 Each scene is reconstructed from its photos alone by the `fields` command (a fresh run folder,
 viewer off), then `fields eval views` scores the held-out photos (every 8th) and, for the demo, the
 mesh against its ground-truth surface (Chamfer against all of it, and "seen": against the part its
-cameras see); poses are compared with the ground truth after a Sim(3)
-alignment. dinoSparseRing: Middlebury's 16 views; lego25: every 4th NeRF-synthetic train view at
-400 px on white (the same images as benchmarks/sfm_benchmark.py).
+cameras see); poses are compared with the ground truth after a Sim(3) alignment. dinoSparseRing:
+Middlebury's 16 views; lego25: every 4th NeRF-synthetic train view at 400 px on white (the same
+images as benchmarks/sfm_benchmark.py).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import trimesh
 
 from fields.neus import NeuSModel
 from fields.occupancy_grid import OccupancyGrid
+from fields.rays import project
 from fields.scene import Scene
 from fields.video import render_image
 
@@ -27,10 +28,7 @@ def seen_vertices(model: NeuSModel, scene: Scene, verts: np.ndarray, views: list
         cam = cam.resized(max(1, round(cam.width * s)), max(1, round(cam.height * s)))
         R, t = scene.normalised_pose(i)
         depth = render_image(model, cam, R, t, grid=grid).depth
-        xc = verts @ R.T + t
-        front = xc[:, 2] > 1e-6
-        uv = xc[:, :2] / np.where(front, xc[:, 2], 1.0)[:, None] * np.array([cam.K[0, 0], cam.K[1, 1]]) + cam.K[:2, 2]
-        inside = front & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height)
+        _, uv, inside = project(cam, R, t, verts)
         px = np.clip(uv.astype(np.int64), 0, [cam.width - 1, cam.height - 1])
         ray_dist = np.linalg.norm(verts + R.T @ t, axis=1)  # distance from the camera centre -R^T t
         seen |= inside & (ray_dist <= depth[px[:, 1], px[:, 0]] + tolerance)

@@ -10,6 +10,7 @@ import trimesh
 from scipy.ndimage import minimum_filter
 from scipy.spatial import cKDTree
 
+from fields.rays import project
 from fields.scene import Camera
 
 
@@ -20,7 +21,8 @@ class SurfaceReport:
     precision: float
     recall: float
     tau: float
-    reference_share: float = 1.0  # share of the reference's area compared against (below 1 with cameras)
+    reference_share: float = 1.0  # share of the reference's area compared against
+    seen: SurfaceReport | None = None  # the same against the part of the reference its cameras see
 
 
 def surface_distance(pred: trimesh.Trimesh, ref: trimesh.Trimesh, n_points: int = 1_000_000, tau: float = 0.005,
@@ -32,21 +34,29 @@ def surface_distance(pred: trimesh.Trimesh, ref: trimesh.Trimesh, n_points: int 
     0.5 sqrt(area / n_points) (a few hundredths of a percent of the diagonal at a million points).
     Each distance is capped at `cap` of the diagonal (as DTU's evaluation caps outliers), which also
     keeps the nearest-neighbour search fast when the surfaces are far apart.
-    With cameras (K, world-to-camera R, t in ref's frame) only the part of ref some camera sees is
-    compared against (DTU's observed-points protocol: nothing can reconstruct what no photo shows);
-    pred is never restricted, so anything it adds still counts.
+    With cameras (K, world-to-camera R, t in ref's frame) the report's `seen` holds the same
+    measures against only the part of ref some camera sees (DTU's observed-points protocol: nothing
+    can reconstruct what no photo shows), from the same samples; pred is never restricted, so
+    anything it adds still counts.
     """
     diag = float(np.linalg.norm(ref.bounds[1] - ref.bounds[0]))
     a = sample_surface(pred, n_points, seed)
     b, normals = sample_with_normals(ref, n_points, seed + 1)
-    share = 1.0
+
+    def nearest(points: np.ndarray, to: np.ndarray) -> np.ndarray:
+        return np.minimum(cKDTree(to).query(points, workers=-1, distance_upper_bound=cap * diag)[0] / diag, cap)
+
+    d_ba = nearest(b, a)
+    report = chamfer_report(nearest(a, b), d_ba, tau)
     if cameras is not None:
         keep = visible_from(b, normals, n_points / ref.area, cameras, outward=bool(ref.is_volume))
-        share, b = float(keep.mean()), b[keep]
-        if len(b) == 0:
-            return SurfaceReport(float("nan"), 0.0, 0.0, 0.0, tau, 0.0)
-    d_ab = np.minimum(cKDTree(b).query(a, workers=-1, distance_upper_bound=cap * diag)[0] / diag, cap)
-    d_ba = np.minimum(cKDTree(a).query(b, workers=-1, distance_upper_bound=cap * diag)[0] / diag, cap)
+        report.seen = chamfer_report(nearest(a, b[keep]), d_ba[keep], tau, float(keep.mean())) if keep.any() \
+            else SurfaceReport(float("nan"), 0.0, 0.0, 0.0, tau, 0.0)
+    return report
+
+
+def chamfer_report(d_ab: np.ndarray, d_ba: np.ndarray, tau: float, share: float = 1.0) -> SurfaceReport:
+    """Chamfer, precision, recall and F-score from the nearest distances both ways."""
     precision, recall = float((d_ab < tau).mean()), float((d_ba < tau).mean())
     f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return SurfaceReport(float(0.5 * (d_ab.mean() + d_ba.mean())), f, precision, recall, tau, share)
@@ -86,14 +96,11 @@ def seen_by(points: np.ndarray, normals: np.ndarray, density: float, cam: Camera
     pixels: a surface seen at an angle recedes across each pixel. Lens distortion is ignored.
     """
     seen = np.zeros(len(points), bool)
-    xc = points @ R.T + t
-    z = xc[:, 2]
-    front = z > 1e-9
-    uv = xc[:, :2] / np.where(front, z, 1.0)[:, None] * np.array([cam.K[0, 0], cam.K[1, 1]]) + cam.K[:2, 2]
-    idx = np.flatnonzero(front & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height))
+    xc, uv, inside = project(cam, R, t, points)
+    idx = np.flatnonzero(inside)
     if not len(idx):
         return seen
-    uv, z = uv[idx], z[idx]
+    uv, z = uv[idx], xc[idx, 2]
     f = min(cam.K[0, 0], cam.K[1, 1])
     near_pixel_area = (np.percentile(z, 2) / f) ** 2  # of one pixel on a facing surface, near the camera
     bin_ = max(1, int(np.ceil(np.sqrt(per_pixel / (density * near_pixel_area)))))

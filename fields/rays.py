@@ -34,6 +34,16 @@ def camera_rays(cam: Camera, R: np.ndarray, t: np.ndarray, pixels: np.ndarray) -
     return np.broadcast_to(-R.T @ t, d.shape).copy(), d
 
 
+def project(cam: Camera, R: np.ndarray, t: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Camera coordinates, pinhole pixel positions (distortion ignored) and whether each point lies
+    in front of the camera and inside its image."""
+    xc = points @ R.T + t
+    front = xc[:, 2] > 1e-6
+    uv = xc[:, :2] / np.where(front, xc[:, 2], 1.0)[:, None] * np.array([cam.K[0, 0], cam.K[1, 1]]) + cam.K[:2, 2]
+    inside = front & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height)
+    return xc, uv, inside
+
+
 def pixel_grid(width: int, height: int) -> np.ndarray:
     """Centres of every pixel, row by row, (H*W, 2)."""
     u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)

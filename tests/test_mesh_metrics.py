@@ -43,10 +43,10 @@ def test_chamfer_against_the_seen_surface_forgives_only_what_no_camera_saw():
     top = trimesh.Trimesh([[-1, -1, 0.05], [1, -1, 0.05], [1, 1, 0.05], [-1, 1, 0.05]], [[0, 1, 2], [0, 2, 3]])
     ring = [camera_at((3.0 * np.cos(a), 3.0 * np.sin(a), 1.5)) for a in np.linspace(0, 2 * np.pi, 8, endpoint=False)]
     whole = surface_distance(top, slab, n_points=100_000)
-    seen = surface_distance(top, slab, n_points=100_000, cameras=ring)
+    seen = surface_distance(top, slab, n_points=100_000, cameras=ring).seen
     assert whole.chamfer > 0.008 and whole.recall < 0.6  # half the slab (its underside, sides) is missing
     assert seen.reference_share == pytest.approx(0.5 + 0.5 * 0.4 / 8.4, abs=0.05)  # top and the sides in view
     assert seen.chamfer < 0.3 * whole.chamfer and seen.precision > 0.99
     lifted = top.copy()
     lifted.vertices[:, 2] += 0.2  # a wrong surface stays wrong against the seen part too
-    assert surface_distance(lifted, slab, n_points=100_000, cameras=ring).chamfer > 0.03
+    assert surface_distance(lifted, slab, n_points=100_000, cameras=ring).seen.chamfer > 0.03
