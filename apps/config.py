@@ -58,8 +58,19 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
             node = node[p]
         if parts[-1] not in node:
             raise FieldsError(f"unknown config key {key!r}")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = typed_value(key, raw, node[parts[-1]])
     return cfg
+
+
+def typed_value(key: str, raw: str, current: object) -> object:
+    """raw parsed as a YAML scalar, as a number where the preset has a number (YAML reads 1e-4 as text)."""
+    value = yaml.safe_load(raw)
+    if isinstance(current, bool) or not isinstance(current, (int, float)) or isinstance(value, (int, float)):
+        return float(value) if isinstance(current, float) and isinstance(value, int) else value
+    try:
+        return float(raw) if isinstance(current, float) or not float(raw).is_integer() else int(float(raw))
+    except ValueError:
+        raise FieldsError(f"{key} expects a number, not {raw!r}") from None
 
 
 def auto_preset() -> str:

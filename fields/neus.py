@@ -70,83 +70,17 @@ def stratified_edges(near: torch.Tensor, far: torch.Tensor, n_samples: int, pert
     return near[:, None] + (far - near)[:, None] * u
 
 
-def sdf_and_gradient(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid | None, create_graph: bool
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """SDF, feature and gradient at x, and the indices that went through the network.
-
-    With a grid, points in free voxels take the coarse SDF, zero features and zero gradient: their
-    opacity is negligible, and skipping them is where the time goes.
-    """
-    if grid is None:
-        idx = torch.arange(x.shape[0], device=x.device)
-        sdf, feat, grad = sdf_field.gradient(x, create_graph=create_graph)
-        return sdf, feat, grad, idx
-    idx = torch.nonzero(grid.occupied(x)).squeeze(1)
-    sdf = grid.coarse_sdf(x)
+def network_at(sdf_field: SDFField, x: torch.Tensor, idx: torch.Tensor, base_sdf: torch.Tensor,
+               create_graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SDF, feature and gradient at all of x, from the network only at x[idx]: the other points keep
+    base_sdf with zero feature and gradient (they carry no rendering weight, and skipping them is
+    where the time goes)."""
     feat = torch.zeros(x.shape[0], sdf_field.n_features, device=x.device)
     grad = torch.zeros_like(x)
-    if idx.numel():
-        s_fine, f_fine, g_fine = sdf_field.gradient(x[idx], create_graph=create_graph)
-        sdf = sdf.index_put((idx,), s_fine)
-        feat = feat.index_put((idx,), f_fine)
-        grad = grad.index_put((idx,), g_fine)
-    return sdf, feat, grad, idx
-
-
-@torch.no_grad()
-def importance_edges(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges: torch.Tensor,
-                     grid: OccupancyGrid | None, n_fine: int, perturb: bool, spread: float = 0.2) -> torch.Tensor:
-    """n_fine + 1 section ends where the current field puts the rendering weight (NeuS's up-sampling).
-
-    The SDF alone (no gradient, the cheap pass) at the given section ends gives each section its
-    NeuS weight, widened to its neighbours (so the new sections around the surface stay short on
-    both sides of it); `spread` of the new ends follow the given sections evenly instead, so
-    surfaces the weights miss (early on, or a ray that hits nothing yet) still get samples and
-    gradients.
-    """
-    n_rays = o.shape[0]
-    ends = (o[:, None] + d[:, None] * edges[..., None]).reshape(-1, 3)
-    sdf = sdf_values(model.sdf, ends, grid).reshape(n_rays, -1)
-    weights = alpha_weights(section_alpha(sdf[:, :-1], sdf[:, 1:], model.sharpness()))
-    weights = torch.nn.functional.max_pool1d(weights[:, None], 3, stride=1, padding=1)[:, 0]
-    pdf = (1.0 - spread) * weights / (weights.sum(1, keepdim=True) + 1e-5) + spread / weights.shape[1]
-    return sample_pdf(edges, pdf, n_fine, perturb)
-
-
-def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
-                n_samples: int, perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-                create_graph: bool = False, n_fine: int = 0) -> RenderOut:
-    """Render rays (o, d unit) between near and far, NeuS-style.
-
-    Each section's SDF and gradient are taken at its midpoint and extended to its ends along the
-    (annealed) cosine; colour comes from the midpoint, its normal, the ray direction and the SDF's
-    feature. With an occupancy grid the section ends are placed where the grid says the surface
-    is (samples are not spent on empty space) and free-space points skip the network. With n_fine
-    > 0 those n_samples sections only locate the surface (`importance_edges`) and n_fine sections
-    placed there are rendered: the expensive pass (gradients, colour) runs on fewer, better samples.
-    """
-    n_rays = o.shape[0]
-    edges = grid.sample_edges(o, d, near, far, n_samples, perturb) if grid is not None else \
-        stratified_edges(near, far, n_samples, perturb)
-    if n_fine > 0:
-        edges = importance_edges(model, o, d, edges, grid, n_fine, perturb)
-        n_samples = n_fine
-    mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
-    dists = edges[:, 1:] - edges[:, :-1]
-    pts = (o[:, None] + d[:, None] * mids[..., None]).reshape(-1, 3)
-    sdf, feat, grad, used = sdf_and_gradient(model.sdf, pts, grid, create_graph)
-    dirs = d[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
-    cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
-    sdf = sdf.reshape(n_rays, n_samples)
-    alpha = section_alpha(sdf - cos * dists * 0.5, sdf + cos * dists * 0.5, model.sharpness())
-    weights = alpha_weights(alpha)
-    rgb_s = model.radiance(pts, dirs, grad, feat).reshape(n_rays, n_samples, 3)
-    opacity = weights.sum(1)
-    rgb = (weights[..., None] * rgb_s).sum(1) + (1.0 - opacity)[:, None] * model.background(d)
-    depth = (weights * mids).sum(1) + (1.0 - opacity) * far
-    unit = torch.nn.functional.normalize(grad, dim=-1).reshape(n_rays, n_samples, 3)
-    normal = (weights[..., None] * unit).sum(1)
-    return RenderOut(rgb, depth, opacity, weights, normal, grad[used], pts[used])
+    if not idx.numel():
+        return base_sdf, feat, grad
+    s_net, f_net, g_net = sdf_field.gradient(x[idx], create_graph=create_graph)
+    return base_sdf.index_put((idx,), s_net), feat.index_put((idx,), f_net), grad.index_put((idx,), g_net)
 
 
 def sdf_values(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid | None) -> torch.Tensor:
@@ -161,6 +95,94 @@ def sdf_values(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid | None)
 
 
 @torch.no_grad()
+def section_weights(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges: torch.Tensor,
+                    grid: OccupancyGrid | None) -> torch.Tensor:
+    """(R, S) NeuS weights of the sections between the given ends, from the SDF alone at the ends
+    (NeuS's CDF difference): where each ray's rendering goes, at the price of a forward pass."""
+    n_rays = o.shape[0]
+    ends = (o[:, None] + d[:, None] * edges[..., None]).reshape(-1, 3)
+    sdf = sdf_values(model.sdf, ends, grid).reshape(n_rays, -1)
+    return alpha_weights(section_alpha(sdf[:, :-1], sdf[:, 1:], model.sharpness()))
+
+
+def widened(weights: torch.Tensor) -> torch.Tensor:
+    """Each section's weight raised to its neighbours' (a surface between two sections reaches both)."""
+    return torch.nn.functional.max_pool1d(weights[:, None], 3, stride=1, padding=1)[:, 0]
+
+
+@torch.no_grad()
+def importance_edges(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges: torch.Tensor,
+                     grid: OccupancyGrid | None, n_fine: int, perturb: bool, spread: float = 0.2) -> torch.Tensor:
+    """n_fine + 1 section ends where the current field puts the rendering weight (NeuS's up-sampling).
+
+    The weights are widened to the neighbours (so the new sections around the surface stay short on
+    both sides of it); `spread` of the new ends follow the given sections evenly instead, so
+    surfaces the weights miss (early on, or a ray that hits nothing yet) still get samples and
+    gradients.
+    """
+    weights = widened(section_weights(model, o, d, edges, grid))
+    pdf = (1.0 - spread) * weights / (weights.sum(1, keepdim=True) + 1e-5) + spread / weights.shape[1]
+    return sample_pdf(edges, pdf, n_fine, perturb)
+
+
+def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
+                n_samples: int, perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
+                create_graph: bool = False, n_fine: int = 0, min_weight: float = 0.0,
+                band_points: int = 0) -> RenderOut:
+    """Render rays (o, d unit) between near and far, NeuS-style.
+
+    Each section's SDF and gradient are taken at its midpoint and extended to its ends along the
+    (annealed) cosine; colour comes from the midpoint, its normal, the ray direction and the SDF's
+    feature. With an occupancy grid the section ends are placed where the grid says the surface
+    is (samples are not spent on empty space) and free-space points skip the network. With n_fine
+    > 0 those n_samples sections only locate the surface (`importance_edges`) and n_fine sections
+    placed there are rendered. With min_weight > 0 a forward pass of the SDF alone weighs every
+    section first and only the sections (or their neighbours) reaching min_weight go through the
+    expensive pass (gradient, colour, backward); the others count as empty, which changes a pixel
+    by at most about n_samples * min_weight.
+    """
+    n_rays = o.shape[0]
+    edges = grid.sample_edges(o, d, near, far, n_samples, perturb) if grid is not None else \
+        stratified_edges(near, far, n_samples, perturb)
+    if n_fine > 0:
+        edges = importance_edges(model, o, d, edges, grid, n_fine, perturb)
+        n_samples = n_fine
+    mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
+    dists = edges[:, 1:] - edges[:, :-1]
+    pts = (o[:, None] + d[:, None] * mids[..., None]).reshape(-1, 3)
+    keep = widened(section_weights(model, o, d, edges, grid)).reshape(-1) >= min_weight if min_weight > 0 else None
+    if keep is not None:
+        used = torch.nonzero(keep).squeeze(1)
+        if band_points > 0:  # a random share of the dropped near-surface samples, for the Eikonal term only
+            band = torch.nonzero(~keep & (grid.occupied(pts) if grid is not None else True)).squeeze(1)
+            band = band[torch.randperm(band.numel(), device=band.device)[:band_points]]
+            used = torch.cat([used, band])
+    elif grid is not None:
+        used = torch.nonzero(grid.occupied(pts)).squeeze(1)
+    else:
+        used = torch.arange(pts.shape[0], device=pts.device)
+    base = grid.coarse_sdf(pts) if grid is not None and keep is None else torch.zeros(pts.shape[0], device=pts.device)
+    sdf, feat, grad = network_at(model.sdf, pts, used, base, create_graph)
+    dirs = d[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
+    cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
+    sdf = sdf.reshape(n_rays, n_samples)
+    alpha = section_alpha(sdf - cos * dists * 0.5, sdf + cos * dists * 0.5, model.sharpness())
+    if keep is not None:
+        alpha = torch.where(keep.reshape(n_rays, n_samples), alpha, torch.zeros_like(alpha))
+    weights = alpha_weights(alpha)
+    rgb_s = torch.zeros(pts.shape[0], 3, device=pts.device)
+    if used.numel():
+        rgb_s = rgb_s.index_put((used,), model.radiance(pts[used], dirs[used], grad[used], feat[used]))
+    rgb_s = rgb_s.reshape(n_rays, n_samples, 3)
+    opacity = weights.sum(1)
+    rgb = (weights[..., None] * rgb_s).sum(1) + (1.0 - opacity)[:, None] * model.background(d)
+    depth = (weights * mids).sum(1) + (1.0 - opacity) * far
+    unit = torch.nn.functional.normalize(grad, dim=-1).reshape(n_rays, n_samples, 3)
+    normal = (weights[..., None] * unit).sum(1)
+    return RenderOut(rgb, depth, opacity, weights, normal, grad[used], pts[used])
+
+
+@torch.no_grad()
 def render_rays_inference(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor,
                           far: torch.Tensor, n_samples: int, grid: OccupancyGrid | None = None,
                           min_weight: float = 1e-3) -> RenderOut:
@@ -172,10 +194,7 @@ def render_rays_inference(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, 
     n_rays = o.shape[0]
     edges = grid.sample_edges(o, d, near, far, n_samples, False) if grid is not None else \
         stratified_edges(near, far, n_samples, False)
-    ends = (o[:, None] + d[:, None] * edges[..., None]).reshape(-1, 3)
-    sdf = sdf_values(model.sdf, ends, grid).reshape(n_rays, n_samples + 1)
-    alpha = section_alpha(sdf[:, :-1], sdf[:, 1:], model.sharpness())
-    weights = alpha_weights(alpha)
+    weights = section_weights(model, o, d, edges, grid)
     mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
     rows, cols = torch.nonzero(weights >= min_weight, as_tuple=True)
     rgb_s = torch.zeros(n_rays, n_samples, 3, device=o.device)
@@ -202,5 +221,7 @@ class NeuSModel(nn.Module):
 
     def render(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
                perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-               create_graph: bool = False, n_fine: int = 0) -> RenderOut:
-        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph, n_fine)
+               create_graph: bool = False, n_fine: int = 0, min_weight: float = 0.0, band_points: int = 0
+               ) -> RenderOut:
+        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph, n_fine, min_weight,
+                           band_points)

@@ -5,18 +5,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fields.encodings.spherical_harmonics import SphericalHarmonics
 from fields.errors import FieldsError
 from fields.mlp import MLP
 
+VIEW_ENCODINGS = ("sh", "raw")
+
 
 class RadianceField(nn.Module):
-    def __init__(self, n_features: int = 15, hidden: int = 64, depth: int = 2) -> None:
+    """view_encoding 'sh': the view direction enters as its real spherical harmonics (4 bands, 16
+    values), 'raw': as the 3 numbers (the first runs' model)."""
+
+    def __init__(self, n_features: int = 15, hidden: int = 64, depth: int = 2, view_encoding: str = "raw") -> None:
         super().__init__()
-        self.mlp = MLP(3 + 3 + 3 + n_features, 3, hidden, depth, act="relu")
+        if view_encoding not in VIEW_ENCODINGS:
+            raise FieldsError(f"unknown view encoding {view_encoding!r} ({', '.join(VIEW_ENCODINGS)})")
+        self.view = SphericalHarmonics(4) if view_encoding == "sh" else nn.Identity()
+        view_dim = 16 if view_encoding == "sh" else 3
+        self.mlp = MLP(3 + view_dim + 3 + n_features, 3, hidden, depth, act="relu")
 
     def forward(self, x: torch.Tensor, view_dir: torch.Tensor, normal: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
-        """normal: the SDF gradient (not normalised, as in NeuS)."""
-        return torch.sigmoid(self.mlp(torch.cat([x, view_dir, normal, feature], dim=-1)))
+        """view_dir: unit; normal: the SDF gradient (not normalised, as in NeuS)."""
+        return torch.sigmoid(self.mlp(torch.cat([x, self.view(view_dir), normal, feature], dim=-1)))
 
 
 class Background(nn.Module):

@@ -33,6 +33,8 @@ class TrainConfig:
     rays_per_batch: int = 512
     n_samples: int = 64
     fine_samples: int = 0  # > 0: the n_samples only locate the surface (SDF alone); this many placed there are rendered
+    min_weight: float = 0.0  # > 0: only sections whose weight (SDF alone) reaches this go through the gradient pass
+    band_points: int = 0  # with min_weight: this many of the dropped near-surface samples still get the Eikonal term
     lr: float = 5e-3
     warmup_steps: int = 100
     final_lr_factor: float = 0.1
@@ -47,6 +49,7 @@ class TrainConfig:
     hash_finest: int = 256
     coarse_to_fine_steps: int = 100  # one more hash level active every this many steps
     hidden: int = 64
+    view_encoding: str = "raw"  # the colour network's view direction: raw or sh (spherical harmonics)
     sdf_encoding: str = "hash"  # hash or triplane
     sdf_decoder: str = "mlp"  # mlp or rbf (Gaussian RBF layer)
     cam: bool = False  # Coordinate-Aware Modulation on the SDF's MLP
@@ -96,7 +99,7 @@ def sdf_encoding(cfg: TrainConfig) -> torch.nn.Module:
 def build_model(cfg: TrainConfig) -> NeuSModel:
     """The model a config describes; cfg.background must be resolved (not 'auto')."""
     sdf = SDFField(sdf_encoding(cfg), hidden=cfg.hidden, decoder=cfg.sdf_decoder, cam=cfg.cam)
-    return NeuSModel(sdf, RadianceField(hidden=cfg.hidden), make_background(cfg.background), Sharpness())
+    return NeuSModel(sdf, RadianceField(hidden=cfg.hidden, view_encoding=cfg.view_encoding), make_background(cfg.background), Sharpness())
 
 
 def resolve_background(cfg: TrainConfig, scene: Scene, views: list[int]) -> TrainConfig:
@@ -109,13 +112,17 @@ def resolve_background(cfg: TrainConfig, scene: Scene, views: list[int]) -> Trai
 
 
 def optimiser(model: NeuSModel, cfg: TrainConfig) -> torch.optim.Adam:
-    """Adam; CAM's grids at 10x the learning rate (their 'lr_scale' is kept when the schedule sets lr)."""
+    """Adam; CAM's grids at 10x the learning rate (their 'lr_scale' is kept when the schedule sets lr).
+
+    The fused implementation (one kernel over all tensors): on the CPU it updates a hash table of a
+    million entries in a tenth of the time of the per-tensor loop."""
     cam = model.sdf.cam_parameters()
     cam_ids = {id(p) for p in cam}
     groups = [{"params": [p for p in model.parameters() if id(p) not in cam_ids], "lr_scale": 1.0}]
     if cam:
         groups.append({"params": cam, "lr_scale": 10.0})
-    return torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
+    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15, fused=fused)
 
 
 @dataclass
@@ -262,7 +269,11 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
     start, before = 0, 0.0
     if ckpt.exists():
         ck = torch.load(ckpt, map_location=device, weights_only=True)
-        model.load_state_dict(ck["model"])
+        try:
+            model.load_state_dict(ck["model"])
+        except RuntimeError:
+            raise FieldsError(f"{ckpt} holds a model of other settings than these; start over with --force "
+                              "(or the settings it was trained with)") from None
         opt.load_state_dict(ck["optimizer"])
         start, before = int(ck["step"]), float(ck.get("elapsed", 0.0))
         if start >= cfg.steps or out_of_time(cfg, before):
@@ -292,7 +303,7 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
             near, far, _ = sphere_bounds(o, d)
             anneal = min(1.0, step / cfg.cos_anneal_steps) if cfg.cos_anneal_steps > 0 else 1.0
             out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True,
-                               n_fine=cfg.fine_samples)
+                               n_fine=cfg.fine_samples, min_weight=cfg.min_weight, band_points=cfg.band_points)
             mse = ((out.rgb - target) ** 2).mean()
             pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
             loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, anchors)

@@ -18,6 +18,16 @@ def test_fast_preset_inherits_default_and_overrides_parse_yaml_scalars():
     TrainConfig.from_dict(cfg["train"])  # every train key is a real setting
 
 
+def test_numbers_in_exponent_form_stay_numbers():
+    """YAML 1.1 reads 1e-4 as text; a key whose preset value is a number takes it as a number."""
+    cfg = apply_overrides(load_preset("default"), ["train.lr=1e-3", "train.steps=2e3", "train.eikonal_weight=1"])
+    assert cfg["train"]["lr"] == pytest.approx(1e-3) and isinstance(cfg["train"]["lr"], float)
+    assert cfg["train"]["steps"] == 2000 and isinstance(cfg["train"]["steps"], int)
+    assert isinstance(cfg["train"]["eikonal_weight"], float)
+    with pytest.raises(FieldsError, match="train.lr expects a number"):
+        apply_overrides(load_preset("default"), ["train.lr=fast"])
+
+
 def test_unknown_keys_and_presets_are_one_line_errors():
     with pytest.raises(FieldsError, match="unknown config key"):
         apply_overrides(load_preset("default"), ["train.stepz=3"])

@@ -129,3 +129,22 @@ def test_fit_image_command_writes_the_reconstruction_and_prints_psnr(tmp_path, c
     out = capsys.readouterr().out
     assert out.startswith("PSNR ") and float(out.split()[1]) > 20.0
     assert Image.open(tmp_path / "out.png").size == (40, 30)
+
+
+def test_spherical_harmonics_are_orthonormal_and_rotation_invariant_per_band():
+    """The SH view encoding: orthonormal over the sphere (Fibonacci quadrature) and, by the addition
+    theorem, each band's squared sum is (2l + 1) / 4 pi in every direction."""
+    from fields.encodings.spherical_harmonics import real_sh
+
+    n = 200_000
+    i = torch.arange(n, dtype=torch.float64) + 0.5
+    z = 1.0 - 2.0 * i / n
+    phi = math.pi * (1.0 + 5**0.5) * i
+    r = (1.0 - z * z).sqrt()
+    d = torch.stack([r * phi.cos(), r * phi.sin(), z], 1)
+    Y = real_sh(d, 4)
+    gram = Y.T @ Y * 4.0 * math.pi / n
+    assert torch.allclose(gram, torch.eye(16, dtype=torch.float64), atol=1e-5)
+    for band in range(4):
+        energy = (Y[:, band * band:(band + 1) ** 2] ** 2).sum(1)
+        assert torch.allclose(energy, torch.full_like(energy, (2 * band + 1) / (4.0 * math.pi)), atol=1e-9)

@@ -177,3 +177,35 @@ def test_importance_samples_gather_at_the_surface_and_keep_the_depth():
     near_surface = (edges - dense.depth[:, None]).abs() < 0.05
     assert near_surface.float().mean() > 0.6  # the weight is within ~1/s = 0.001 of the surface: most ends go there
     assert near_surface.float().mean() < 0.95  # ... and spread = 20 % of them stay along the ray
+
+
+def test_weight_selection_renders_the_same_with_a_fraction_of_the_samples():
+    """min_weight: sections the SDF alone says carry no weight skip the gradient pass; the image, the
+    depth and the gradient reaching the sharpness stay those of the full render."""
+    gen = torch.Generator().manual_seed(2)
+    o = torch.tensor([[0.0, 0.0, -3.0]]).expand(200, 3) + torch.rand(200, 3, generator=gen) * 0.1
+    d = torch.nn.functional.normalize(torch.rand(200, 3, generator=gen) * 1.2 - 0.6 - o, dim=-1)  # some miss
+    near, far, _ = sphere_bounds(o, d)
+    outs, grads = [], []
+    for min_weight in (0.0, 1e-4):
+        model = NeuSModel(AnalyticSphere(0.5), Constant([1.0, 0.0, 0.0]), Constant([0.0, 0.0, 1.0]),
+                          Sharpness(init=0.6))
+        grid = OccupancyGrid.from_sdf(model.sdf.sdf, 48)
+        out = render_rays(model, o, d, near, far, n_samples=64, perturb=False, grid=grid, min_weight=min_weight)
+        ((out.rgb - torch.tensor([0.5, 0.5, 0.5])) ** 2).mean().backward()
+        outs.append(out)
+        grads.append(model.sharpness.variance.grad)
+    full, selected = outs
+    assert torch.allclose(selected.rgb, full.rgb, atol=64 * 1e-4)
+    assert torch.allclose(selected.opacity, full.opacity, atol=64 * 1e-4)
+    hit = full.opacity > 0.5
+    assert hit.any() and (~hit).any()
+    assert torch.allclose(selected.depth[hit], full.depth[hit], atol=1e-3)
+    assert len(selected.points) < 0.25 * len(full.points)  # most grid samples carry no weight
+    assert torch.allclose(grads[1], grads[0], rtol=0.02)
+    # band_points: more samples get gradients (for the Eikonal term), the image is unchanged
+    with_band = render_rays(model, o, d, near, far, n_samples=64, perturb=False, grid=grid, min_weight=1e-4,
+                            band_points=500)
+    assert len(with_band.points) == len(selected.points) + 500
+    assert torch.allclose(with_band.rgb, selected.rgb) and torch.allclose(with_band.depth, selected.depth)
+    assert bool(torch.all(grid.occupied(with_band.points)))
