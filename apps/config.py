@@ -63,14 +63,17 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
 
 
 def typed_value(key: str, raw: str, current: object) -> object:
-    """raw parsed as a YAML scalar, as a number where the preset has a number (YAML reads 1e-4 as text)."""
+    """raw parsed as a YAML scalar; where the preset has a number, a number (YAML 1.1 reads 1e-4 as text)."""
     value = yaml.safe_load(raw)
-    if isinstance(current, bool) or not isinstance(current, (int, float)) or isinstance(value, (int, float)):
+    if isinstance(current, bool) or not isinstance(current, (int, float)):
+        return value
+    if isinstance(value, (int, float)):
         return float(value) if isinstance(current, float) and isinstance(value, int) else value
     try:
-        return float(raw) if isinstance(current, float) or not float(raw).is_integer() else int(float(raw))
+        number = float(raw)
     except ValueError:
         raise FieldsError(f"{key} expects a number, not {raw!r}") from None
+    return int(number) if isinstance(current, int) and number.is_integer() else number
 
 
 def auto_preset() -> str:

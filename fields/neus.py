@@ -71,16 +71,14 @@ def stratified_edges(near: torch.Tensor, far: torch.Tensor, n_samples: int, pert
 
 
 def network_at(sdf_field: SDFField, x: torch.Tensor, idx: torch.Tensor, base_sdf: torch.Tensor,
-               create_graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """SDF, feature and gradient at all of x, from the network only at x[idx]: the other points keep
-    base_sdf with zero feature and gradient (they carry no rendering weight, and skipping them is
-    where the time goes)."""
-    feat = torch.zeros(x.shape[0], sdf_field.n_features, device=x.device)
-    grad = torch.zeros_like(x)
+               create_graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The network only at x[idx] (skipping the rest is where the time goes): SDF and gradient at all
+    of x (elsewhere base_sdf and a zero gradient: those points carry no rendering weight), and the
+    feature and gradient at x[idx] alone."""
     if not idx.numel():
-        return base_sdf, feat, grad
+        return base_sdf, torch.zeros_like(x), x.new_zeros(0, sdf_field.n_features), x.new_zeros(0, 3)
     s_net, f_net, g_net = sdf_field.gradient(x[idx], create_graph=create_graph)
-    return base_sdf.index_put((idx,), s_net), feat.index_put((idx,), f_net), grad.index_put((idx,), g_net)
+    return base_sdf.index_put((idx,), s_net), torch.zeros_like(x).index_put((idx,), g_net), f_net, g_net
 
 
 def sdf_values(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid | None) -> torch.Tensor:
@@ -162,7 +160,7 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     else:
         used = torch.arange(pts.shape[0], device=pts.device)
     base = grid.coarse_sdf(pts) if grid is not None and keep is None else torch.zeros(pts.shape[0], device=pts.device)
-    sdf, feat, grad = network_at(model.sdf, pts, used, base, create_graph)
+    sdf, grad, feat_used, grad_used = network_at(model.sdf, pts, used, base, create_graph)
     dirs = d[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
     cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
     sdf = sdf.reshape(n_rays, n_samples)
@@ -172,14 +170,14 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     weights = alpha_weights(alpha)
     rgb_s = torch.zeros(pts.shape[0], 3, device=pts.device)
     if used.numel():
-        rgb_s = rgb_s.index_put((used,), model.radiance(pts[used], dirs[used], grad[used], feat[used]))
+        rgb_s = rgb_s.index_put((used,), model.radiance(pts[used], dirs[used], grad_used, feat_used))
     rgb_s = rgb_s.reshape(n_rays, n_samples, 3)
     opacity = weights.sum(1)
     rgb = (weights[..., None] * rgb_s).sum(1) + (1.0 - opacity)[:, None] * model.background(d)
     depth = (weights * mids).sum(1) + (1.0 - opacity) * far
     unit = torch.nn.functional.normalize(grad, dim=-1).reshape(n_rays, n_samples, 3)
     normal = (weights[..., None] * unit).sum(1)
-    return RenderOut(rgb, depth, opacity, weights, normal, grad[used], pts[used])
+    return RenderOut(rgb, depth, opacity, weights, normal, grad_used, pts[used])
 
 
 @torch.no_grad()

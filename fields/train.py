@@ -99,7 +99,8 @@ def sdf_encoding(cfg: TrainConfig) -> torch.nn.Module:
 def build_model(cfg: TrainConfig) -> NeuSModel:
     """The model a config describes; cfg.background must be resolved (not 'auto')."""
     sdf = SDFField(sdf_encoding(cfg), hidden=cfg.hidden, decoder=cfg.sdf_decoder, cam=cfg.cam)
-    return NeuSModel(sdf, RadianceField(hidden=cfg.hidden, view_encoding=cfg.view_encoding), make_background(cfg.background), Sharpness())
+    radiance = RadianceField(hidden=cfg.hidden, view_encoding=cfg.view_encoding)
+    return NeuSModel(sdf, radiance, make_background(cfg.background), Sharpness())
 
 
 def resolve_background(cfg: TrainConfig, scene: Scene, views: list[int]) -> TrainConfig:
