@@ -314,6 +314,14 @@ def fresh_spec(spec: dict, img) -> dict:
     return spec
 
 
+def _add_backend_arg(p: argparse.ArgumentParser) -> None:
+    from apps.config import SFM_BACKENDS
+
+    p.add_argument("--backend", choices=SFM_BACKENDS,
+                   help="SfM: neural (Level-S2fM on an SDF), colmap (pycolmap's incremental mapper) or global "
+                        "(pycolmap's global mapper, GLOMAP)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="fields", description="Photos to a 3-D model: poses, a neural field, a mesh.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -322,8 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", type=Path, help="folder of photos")
     p.add_argument("-o", "--output", type=Path, required=True, help="run folder")
     p.add_argument("--force", action="store_true", help="start over instead of resuming")
-    p.add_argument("--backend", choices=("neural", "colmap"),
-                   help="SfM: neural (Level-S2fM on an SDF) or colmap (pycolmap's incremental mapper)")
+    _add_backend_arg(p)
     _add_config_args(p)
     _add_viewer_args(p)
     p.set_defaults(func=cmd_reconstruct)
@@ -331,8 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sfm", help="camera poses from images; writes a COLMAP model and transforms.json")
     p.add_argument("images", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--backend", choices=("neural", "colmap"),
-                   help="SfM: neural (Level-S2fM on an SDF) or colmap (pycolmap's incremental mapper)")
+    _add_backend_arg(p)
     _add_config_args(p)
     _add_viewer_args(p)
     p.set_defaults(func=cmd_sfm)

@@ -10,6 +10,8 @@ import yaml
 from fields.errors import FieldsError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# neural: Level-S2fM on an SDF; colmap: pycolmap's incremental mapper; global: pycolmap's global mapper (GLOMAP)
+SFM_BACKENDS = ("neural", "colmap", "global")
 
 
 def _read_yaml(path: Path) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from apps.config import SFM_BACKENDS
 from fields.errors import FieldsError
 from fields.mesh_export import export_mesh
 from fields.normalisation import fit_unit_sphere
@@ -89,13 +90,13 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None) -> Scene:
     import pycolmap
     from rich.console import Console
 
-    from sfm.colmap_backend import FrontEndOptions, incremental_colmap
+    from sfm.colmap_backend import FrontEndOptions, classical_sfm
     from sfm.incremental import NeuralSfMOptions, neural_sfm
     from sfm.report import name_list, view_rows, write_report
 
     backend = cfg["sfm"]["backend"]
-    if backend not in ("neural", "colmap"):
-        raise FieldsError(f"unknown SfM backend {backend!r} (neural, colmap)")
+    if backend not in SFM_BACKENDS:
+        raise FieldsError(f"unknown SfM backend {backend!r} ({', '.join(SFM_BACKENDS)})")
     inputs = read_inputs(images)
     if viewer:
         viewer.show_inputs(inputs)
@@ -107,14 +108,15 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None) -> Scene:
         log.info(f"sfm: {len(inputs.views)} images, neural incremental SfM on the SDF level set")
         with Console(stderr=True).status("sfm: SIFT, matching, neural incremental SfM") as status:
             progress = lambda n, total: status.update(f"sfm: registered {n}/{total} views")  # noqa: E731
-            scene, reports = neural_sfm(inputs, Path(images).resolve(), run / "sfm", opts,
-                                        NeuralSfMOptions(seed=cfg["sfm"]["seed"]), progress,
+            neural = NeuralSfMOptions(start=cfg["sfm"].get("start", "global"), seed=cfg["sfm"]["seed"])
+            scene, reports = neural_sfm(inputs, Path(images).resolve(), run / "sfm", opts, neural, progress,
                                         viewer.sfm_update if viewer else None)
         reasons = {i: r.reason for i, r in reports.items() if not r.registered}
     else:
-        log.info(f"sfm: {len(inputs.views)} images, pycolmap incremental mapping")
-        with Console(stderr=True).status("sfm: SIFT, exhaustive matching, incremental mapping"):
-            scene = incremental_colmap(inputs, Path(images).resolve(), run / "sfm", opts)
+        mapper = "incremental" if backend == "colmap" else "global"
+        log.info(f"sfm: {len(inputs.views)} images, pycolmap {mapper} mapping")
+        with Console(stderr=True).status(f"sfm: SIFT, matching, {mapper} mapping"):
+            scene = classical_sfm(inputs, Path(images).resolve(), run / "sfm", opts, mapper)
     write_report(run / "sfm_report.json", backend, time.time() - t0, view_rows(scene, reasons))
     missing = [v.name for v in scene.views if not v.registered]
     log.info(f"sfm: registered {len(scene.registered())}/{len(scene.views)} views, {len(scene.points)} points"

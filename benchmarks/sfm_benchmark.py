@@ -1,12 +1,12 @@
-"""SfM against ground truth: the neural backend (Level-S2fM) and pycolmap's incremental mapper side by
-side, in the same run, on the same matches settings and the same intrinsics prior.
+"""SfM against ground truth: the neural backend (Level-S2fM) and pycolmap's incremental and global mappers
+side by side, in the same run, on the same matches settings and the same intrinsics prior.
 
 Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25] [--backends ...]
 Front end (sfm/colmap_backend.py FrontEndOptions): "neural" uses features="auto" (COLMAP's SIFT and
 matching, then affine + domain-size-pooled SIFT with guided matching and a lower peak threshold when some
 view has fewer than 2 verified pairs of 30 matches); "pycolmap" is pycolmap end to end with COLMAP's
 defaults (what a COLMAP user gets, and `--backend colmap`); "pycolmap-rich" is its mapper on the rich
-front end.
+front end; "global" is pycolmap's global mapper (GLOMAP, `--backend global`) on the "auto" front end.
 Intrinsics: both backends get one shared pinhole camera whose prior is the ground-truth K of the
 first view, and both refine its focal length (pycolmap: SIMPLE_RADIAL prior, its BA; neural: its
 global BA). Errors after a Sim(3) alignment of camera centres (sfm/pose_metrics.py). 2 threads.
@@ -28,7 +28,7 @@ from PIL import Image
 
 from fields.images import composite, load_image
 from fields.scene import Scene, View
-from sfm.colmap_backend import FrontEndOptions, incremental_colmap
+from sfm.colmap_backend import FrontEndOptions, classical_sfm
 from sfm.incremental import neural_sfm
 from sfm.io import read_middlebury, read_nerf_synthetic, read_strecha, read_transforms
 from sfm.pose_metrics import compare_poses
@@ -76,11 +76,12 @@ def datasets(work: Path, only: set[str]) -> list[tuple[str, Scene, Path]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="demo,dino,herzjesu,lego25")
-    ap.add_argument("--backends", default="neural,pycolmap,pycolmap-rich",
-                    help="pycolmap-rich: pycolmap's mapper on the rich front end instead of COLMAP's defaults")
+    ap.add_argument("--backends", default="neural,pycolmap,global",
+                    help="pycolmap-rich: pycolmap's incremental mapper on the rich front end instead of COLMAP's "
+                         "defaults; global: pycolmap's global mapper (GLOMAP) on the auto front end")
     args = ap.parse_args()
     fronts = {"neural": FrontEndOptions(), "pycolmap": FrontEndOptions(features="classic"),
-              "pycolmap-rich": FrontEndOptions(features="rich")}
+              "pycolmap-rich": FrontEndOptions(features="rich"), "global": FrontEndOptions()}
     if unknown := set(args.backends.split(",")) - set(fronts):
         ap.error(f"unknown backends {sorted(unknown)}; choose from {sorted(fronts)}")
     torch.set_num_threads(2)
@@ -97,7 +98,8 @@ def main() -> None:
                     if backend == "neural":
                         scene, _ = neural_sfm(inputs, folder, work / name / backend, front)
                     else:
-                        scene = incremental_colmap(inputs, folder, work / name / backend, front)
+                        mapper = "global" if backend == "global" else "incremental"
+                        scene = classical_sfm(inputs, folder, work / name / backend, front, mapper)
                     rep = compare_poses(scene, gt).to_dict()
                 except Exception as exc:  # a failed backend is a row, not the end of the benchmark
                     rep = {"error": f"{type(exc).__name__}: {exc}"}
@@ -106,13 +108,13 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"SfM against ground truth, torch {torch.__version__}, pycolmap {pycolmap.__version__}, 2 threads")
-    print(f"{'scene':22s} {'backend':9s} {'reg':>7s} {'rot med':>8s} {'rot mean':>9s} {'ctr med %':>10s} "
+    print(f"{'scene':22s} {'backend':13s} {'reg':>7s} {'rot med':>8s} {'rot mean':>9s} {'ctr med %':>10s} "
           f"{'AUC5':>6s} {'AUC10':>6s} {'AUC20':>6s} {'wall s':>7s}")
     for name, backend, wall, r in rows:
         if "error" in r:
-            print(f"{name:22s} {backend:9s} failed: {r['error']}")
+            print(f"{name:22s} {backend:13s} failed: {r['error']}")
             continue
-        print(f"{name:22s} {backend:9s} {r['registered']:>3d}/{r['total']:<3d} {r['rotation_error_median_deg']:8.3f} "
+        print(f"{name:22s} {backend:13s} {r['registered']:>3d}/{r['total']:<3d} {r['rotation_error_median_deg']:8.3f} "
               f"{r['rotation_error_mean_deg']:9.3f} {100 * r['center_error_median']:10.3f} {100 * r['auc5']:6.1f} "
               f"{100 * r['auc10']:6.1f} {100 * r['auc20']:6.1f} {wall:7.0f}")
 

@@ -1,4 +1,5 @@
-"""Classical SfM through pycolmap: SIFT, matching with geometric verification, incremental mapping."""
+"""Classical SfM through pycolmap: SIFT, matching with geometric verification, then its incremental
+(COLMAP) or global (GLOMAP) mapper."""
 
 from __future__ import annotations
 
@@ -152,32 +153,55 @@ def keypoint_counts(database: Path) -> np.ndarray:
         db.close()
 
 
-def incremental_colmap(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptions | None = None) -> Scene:
-    """Poses for the views of `scene` from pycolmap's incremental mapper (largest model kept).
+MAPPERS = ("incremental", "global")
 
-    Views the mapper could not register stay in the Scene without a pose.
+
+def classical_sfm(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptions | None = None,
+                  mapper: str = "incremental") -> Scene:
+    """Poses for the views of `scene` from pycolmap: its incremental mapper (COLMAP) or its global one
+    (GLOMAP: rotation averaging over the verified pairs, then global positioning and BA), largest
+    model kept. Views the mapper could not register stay in the Scene without a pose.
+
+    features="auto" means classic for the incremental mapper (the rich matches made its poses worse)
+    and, as for the neural mapper, rich when some view has few strong pairs for the global one (whose
+    robust rotation averaging outvotes the wrong pairs the rich matching adds; RESULTS.md).
     """
+    if mapper not in MAPPERS:
+        raise FieldsError(f"unknown pycolmap mapper {mapper!r} ({', '.join(MAPPERS)})")
     opts = opts or FrontEndOptions()
-    if opts.features == "auto":
+    if opts.features == "auto" and mapper == "incremental":
         opts = replace(opts, features="classic")
     work.mkdir(parents=True, exist_ok=True)
     database = work / "database.db"
     feature_dir = extract_and_match(scene, image_dir, database, opts)
-    models_dir = work / "models"
-    if models_dir.exists():
-        shutil.rmtree(models_dir)
-    models_dir.mkdir()
-    pipeline = pycolmap.IncrementalPipelineOptions()
-    pipeline.random_seed = opts.seed
-    pipeline.mapper.random_seed = opts.seed
-    pipeline.triangulation.random_seed = opts.seed
-    pipeline.ba_refine_principal_point = False
-    models = pycolmap.incremental_mapping(database, feature_dir, models_dir, pipeline)
+    models = run_mapper(database, feature_dir, work / "models", mapper, opts.seed)
     if not models:
         raise FieldsError(f"{image_dir}: SfM found no initial image pair; no view could be registered "
                           f"({name_list([v.name for v in scene.views])}): the photos may not overlap")
     best = max(models.values(), key=lambda r: r.num_reg_images())
     return merge_unregistered(scene, scene_from_reconstruction(best, image_dir))
+
+
+def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str, seed: int) -> dict[int, pycolmap.Reconstruction]:
+    """pycolmap's incremental or global mapper on a matched database, its models written into a fresh `out`."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    if mapper == "incremental":
+        pipeline = pycolmap.IncrementalPipelineOptions()
+        pipeline.random_seed = seed
+        pipeline.mapper.random_seed = seed
+        pipeline.triangulation.random_seed = seed
+        pipeline.ba_refine_principal_point = False
+        return pycolmap.incremental_mapping(database, image_dir, out, pipeline)
+    pipeline = pycolmap.GlobalPipelineOptions()
+    pipeline.random_seed = seed
+    pipeline.mapper.random_seed = seed
+    pipeline.mapper.rotation_averaging.random_seed = seed
+    pipeline.mapper.global_positioning.random_seed = seed
+    pipeline.mapper.global_positioning.use_gpu = False
+    pipeline.mapper.bundle_adjustment.refine_principal_point = False
+    pipeline.mapper.bundle_adjustment.ceres.use_gpu = False
+    return pycolmap.global_mapping(database, image_dir, out, pipeline)
 
 
 def merge_unregistered(inputs: Scene, result: Scene) -> Scene:

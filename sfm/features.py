@@ -27,13 +27,14 @@ class Correspondences:
         return len(self.pairs[key]) if key in self.pairs else 0
 
 
-def match_views(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptions) -> Correspondences:
-    """Run pycolmap's extraction and matching into work/database.db and read the result back."""
+def match_views(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptions) -> tuple[Correspondences, Path]:
+    """Run pycolmap's extraction and matching into work/database.db and read the result back; also the
+    folder the features came from (upright copies of EXIF-rotated photos, else image_dir)."""
     pycolmap.logging.minloglevel = 2
     work.mkdir(parents=True, exist_ok=True)
     database = work / "database.db"
-    extract_and_match(scene, image_dir, database, opts)
-    return read_database(database, scene)
+    feature_dir = extract_and_match(scene, image_dir, database, opts)
+    return read_database(database, scene), feature_dir
 
 
 def read_database(database: Path, scene: Scene) -> Correspondences:

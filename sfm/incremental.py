@@ -32,6 +32,7 @@ from sfm.classical_polish import polish
 from sfm.colmap_backend import FrontEndOptions
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks, match_views
+from sfm.global_start import GlobalSolution, solve_globally
 from sfm.neural_ba import BAProblem, bundle_adjust
 from sfm.pnp import estimate_pose
 from sfm.report import name_list
@@ -65,6 +66,9 @@ class NeuralSfMOptions:
     refine_focal_from: int = 8
     classical_polish: bool = True  # a pycolmap (Ceres) BA after each global neural BA, SDF refitted
     refit_steps: int = 30
+    # global: start from GLOMAP's poses for the views it places (sfm/global_start.py), the rest registered
+    # one by one; pair: grow from the best two-view pair (falls back to it when GLOMAP places < 3 views)
+    start: str = "global"
     seed: int = 0
 
 
@@ -189,23 +193,32 @@ def run_ba(rec: Reconstruction, views: list[int], fixed: set[int], gauge: tuple[
     return float(res.errors[good_obs].mean()) if good_obs.any() else float("nan")
 
 
-def initialise(corr: Correspondences, scene: Scene, opts: NeuralSfMOptions) -> Reconstruction:
-    cam = scene.camera_of(0)
-    tv = initial_pair(cam, corr, seed=opts.seed)
-    if tv is None or int(tv.good.sum()) < 30:
-        raise FieldsError("no image pair with enough well-triangulated matches to start SfM; no view could be "
-                          f"registered ({name_list([v.name for v in scene.views])}): the photos may not overlap")
+def empty_reconstruction(corr: Correspondences, scene: Scene, opts: NeuralSfMOptions) -> Reconstruction:
+    """No pose and no point yet: the tracks of the verified matches, the input cameras, a fresh SDF."""
     tracks = build_tracks(corr)
     cams = [scene.camera_of(i) for i in range(len(scene.views))]
     rec = Reconstruction(cams, tracks, track_lookup(corr, tracks), corr, make_sdf(opts.seed),
                          camera_index=[v.camera for v in scene.views])
     rec.xyz = np.full((len(tracks), 3), np.nan)
-    # the frame: points centred at their median, their 90th-percentile radius at 0.5 of the SDF's cube
-    X = tv.points[tv.good]
-    centre = np.median(X, axis=0)
-    s = 0.5 / max(float(np.percentile(np.linalg.norm(X - centre, axis=1), 90)), 1e-9)
-    # world Y = s (X - centre); camera coordinates scaled by s project the same: s x_i = Y + s centre,
-    # s x_j = R Y + s (R centre + t)
+    return rec
+
+
+def unit_frame(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """(centre, scale) of the frame in which the points sit in the SDF's cube: centred at their median,
+    their 90th-percentile radius at 0.5. A world-to-camera pose (R, t) becomes (R, s (R centre + t))."""
+    centre = np.median(points, axis=0)
+    return centre, 0.5 / max(float(np.percentile(np.linalg.norm(points - centre, axis=1), 90)), 1e-9)
+
+
+def initialise(corr: Correspondences, scene: Scene, opts: NeuralSfMOptions) -> Reconstruction:
+    """The two-view start: the best pair's relative pose and points, the SDF fitted to them."""
+    cam = scene.camera_of(0)
+    tv = initial_pair(cam, corr, seed=opts.seed)
+    if tv is None or int(tv.good.sum()) < 30:
+        raise FieldsError("no image pair with enough well-triangulated matches to start SfM; no view could be "
+                          f"registered ({name_list([v.name for v in scene.views])}): the photos may not overlap")
+    rec = empty_reconstruction(corr, scene, opts)
+    centre, s = unit_frame(tv.points[tv.good])
     rec.poses[tv.i] = (np.eye(3), s * centre)
     rec.poses[tv.j] = (tv.R, s * (tv.R @ centre + tv.t))
     t1 = rec.track_of[tv.i][tv.matches[:, 0]]
@@ -215,6 +228,33 @@ def initialise(corr: Correspondences, scene: Scene, opts: NeuralSfMOptions) -> R
     for v in (tv.i, tv.j):
         rec.reports[v] = ViewReport(True, int(ok.sum()))
     fit_sdf_to_points(rec.sdf, rec.xyz[rec.has_point()], opts.init_fit_steps, opts.seed)
+    return rec
+
+
+def start_globally(corr: Correspondences, scene: Scene, sol: GlobalSolution, opts: NeuralSfMOptions) -> Reconstruction:
+    """The global start: GLOMAP's poses and cameras, each track's point from the GLOMAP point one of
+    its keypoints observes, all in the SDF's cube, and the SDF fitted to them."""
+    rec = empty_reconstruction(corr, scene, opts)
+    for tid, track in enumerate(rec.tracks):
+        for v, k in track:
+            if (p := sol.point_of.get((int(v), int(k)))) is not None:
+                rec.xyz[tid] = sol.xyz[p]
+                break
+    has = rec.has_point()
+    centre, s = unit_frame(rec.xyz[has])
+    rec.xyz[has] = s * (rec.xyz[has] - centre)
+    rec.xyz[has & (np.abs(rec.xyz).max(1) >= 1.0)] = np.nan  # outside the SDF's cube: no level set there
+    has = rec.has_point()
+    for v, (R, t) in sol.poses.items():
+        rec.poses[v] = (R, s * (R @ centre + t))
+    for v, cam in sol.cameras.items():
+        for w, c in enumerate(rec.camera_index):
+            if c == rec.camera_index[v]:
+                rec.cameras[w] = cam
+    for v in sol.poses:
+        tid = rec.track_of[v]
+        rec.reports[v] = ViewReport(True, int(((tid >= 0) & has[np.maximum(tid, 0)]).sum()))
+    fit_sdf_to_points(rec.sdf, rec.xyz[has], opts.init_fit_steps, opts.seed)
     return rec
 
 
@@ -420,7 +460,7 @@ def neighbours(rec: Reconstruction, v: int, n: int) -> list[int]:
 class SfMSnapshot:
     """The model as it stands, for a viewer: copies, so the caller may keep them."""
 
-    stage: str  # "initial pair", "registered VIEW", "global bundle adjustment", "final bundle adjustment"
+    stage: str  # "initial pair" or "global start", "registered VIEW", "global bundle adjustment", "final bundle adjustment"
     poses: dict[int, tuple[np.ndarray, np.ndarray]]  # view -> world-to-camera (R, t)
     cameras: list[Camera]  # per view
     points: np.ndarray  # (N, 3)
@@ -439,16 +479,28 @@ def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions
     emit = (lambda stage: on_update(snapshot(rec, stage))) if on_update else (lambda stage: None)  # noqa: E731
     front, opts = front or FrontEndOptions(), opts or NeuralSfMOptions()
     t0 = time.time()
-    corr = match_views(scene, image_dir, work, front)
-    rec = initialise(corr, scene, opts)
-    gauge_view = [v for v in rec.poses][1]
-    first = [v for v in rec.poses][0]
+    corr, feature_dir = match_views(scene, image_dir, work, front)
+    sol = None
+    if opts.start == "global":
+        sol = solve_globally(work / "database.db", feature_dir, work, scene, opts.seed)
+        if sol is None:
+            log.info("sfm: the global mapper placed fewer than 3 views; growing the model from one pair instead")
+    elif opts.start != "pair":
+        raise FieldsError(f"sfm start must be global or pair, not {opts.start!r}")
+    rec = start_globally(corr, scene, sol, opts) if sol else initialise(corr, scene, opts)
+    first, gauge_view = list(rec.poses)[:2]
     gauge = (gauge_view, int(np.argmax(np.abs(rec.poses[gauge_view][1]))))
     run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=focal_now(rec, opts))
-    log.info(f"sfm: initial pair {scene.views[first].name}, {scene.views[gauge_view].name} "
-             f"({int(rec.has_point().sum())} points) in {time.time() - t0:.0f} s")
-    emit("initial pair")
-    pending = [v for v in range(len(scene.views)) if v not in rec.poses]
+    if sol:
+        log.info(f"sfm: global start, {len(rec.poses)} views ({int(rec.has_point().sum())} points) in "
+                 f"{time.time() - t0:.0f} s")
+    else:
+        log.info(f"sfm: initial pair {scene.views[first].name}, {scene.views[gauge_view].name} "
+                 f"({int(rec.has_point().sum())} points) in {time.time() - t0:.0f} s")
+    emit("global start" if sol else "initial pair")
+    # a view the global start placed against most of its neighbours' matches is registered again by PnP
+    retry = withdraw(rec, {first, gauge_view}, opts) if sol else []
+    pending = [v for v in range(len(scene.views)) if v not in rec.poses and v not in retry] + retry
     since_global = 0
     while pending:
         v = register_next(rec, pending, opts)

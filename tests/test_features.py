@@ -24,7 +24,7 @@ def test_tracks_join_matches_and_drop_inconsistent_ones():
 
 def test_demo_matches_satisfy_the_true_epipolar_geometry(tmp_path):
     scene = read_transforms(DEMO / "transforms.json")
-    corr = match_views(scene, DEMO / "images", tmp_path, FrontEndOptions())
+    corr, _ = match_views(scene, DEMO / "images", tmp_path, FrontEndOptions())
     assert all(len(k) > 300 for k in corr.keypoints)
     assert len(corr.pairs) > 100
     K = scene.cameras[0].K

@@ -1,4 +1,5 @@
-"""The neural incremental SfM (Level-S2fM) on the demo scene, through `fields sfm --backend neural`."""
+"""The neural incremental SfM (Level-S2fM) on the demo scene, through `fields sfm --backend neural`: from
+the global mapper's start (the default) and grown from one pair."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ def test_so3_exp_matches_rodrigues_and_is_smooth_at_zero():
 
 
 @pytest.mark.slow
-def test_neural_sfm_registers_the_demo_with_accurate_poses(tmp_path):
+@pytest.mark.parametrize("start", ["global", "pair"])
+def test_neural_sfm_registers_the_demo_with_accurate_poses(tmp_path, start):
     out = tmp_path / "run"
-    assert main(["sfm", str(DEMO / "images"), "-o", str(out), "--backend", "neural"]) == 0
+    assert main(["sfm", str(DEMO / "images"), "-o", str(out), "--backend", "neural", "--no-viewer",
+                 "--set", f"sfm.start={start}"]) == 0
     report = compare_poses(Scene.load(out), read_transforms(DEMO / "transforms.json"))
     assert report.registered == report.total == 32
     assert report.rotation_error_mean_deg < 0.5
