@@ -33,6 +33,7 @@ from sfm.colmap_backend import FrontEndOptions
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.global_start import GlobalSolution, solve_globally
+from sfm.io.colmap_model import nearest_rotation
 from sfm.neural_ba import BAProblem, bundle_adjust
 from sfm.pnp import estimate_pose
 from sfm.report import name_list
@@ -555,7 +556,10 @@ def to_scene(rec: Reconstruction, inputs: Scene) -> Scene:
     cameras = list(inputs.cameras)
     for v, c in enumerate(rec.camera_index):
         cameras[c] = rec.cameras[v]
-    views = [replace(v, R=rec.poses[i][0] if i in rec.poses else None, t=rec.poses[i][1] if i in rec.poses else None,
+    # the neural BA works in float32: its rotations are made exactly orthonormal, so that every file
+    # format (quaternions in COLMAP, matrices in transforms.json) holds the same pose
+    views = [replace(v, R=nearest_rotation(rec.poses[i][0]) if i in rec.poses else None,
+                     t=rec.poses[i][1].astype(np.float64) if i in rec.poses else None,
                      keypoints=rec.corr.keypoints[i].astype(np.float64)) for i, v in enumerate(inputs.views)]
     out = Scene(cameras, views, Points())
     keep = np.flatnonzero(rec.has_point())
