@@ -26,6 +26,9 @@ class Camera:
     width: int
     height: int
     dist: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    # False when the focal length is a default guess (photos without EXIF): SfM then estimates it
+    # instead of taking it as a prior. Not saved: it matters only to the SfM that reads the photos.
+    focal_known: bool = True
 
     @staticmethod
     def from_fov(width: int, height: int, fov_x: float) -> "Camera":
@@ -43,7 +46,7 @@ class Camera:
     def resized(self, width: int, height: int) -> "Camera":
         """The same camera for the image resized to (width, height)."""
         S = np.diag([width / self.width, height / self.height, 1.0])
-        return Camera(S @ self.K, int(width), int(height), self.dist.copy())
+        return Camera(S @ self.K, int(width), int(height), self.dist.copy(), self.focal_known)
 
     def has_distortion(self) -> bool:
         return bool(np.any(self.dist != 0))

@@ -111,6 +111,8 @@ def _extract_and_match(scene: Scene, image_dir: Path, names: list[str], database
         pycolmap.extract_features(database, image_dir, image_names=names,
                                   camera_mode=pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.AUTO,
                                   reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+        if single and not scene.cameras[0].focal_known:
+            mark_focal_unknown(database)
         previous, counts = counts, keypoint_counts(database)
         if np.median(counts) >= opts.min_keypoints or (previous is not None and
                                                        np.median(counts) < 1.2 * np.median(previous)):
@@ -126,6 +128,26 @@ def _extract_and_match(scene: Scene, image_dir: Path, names: list[str], database
     else:
         pycolmap.match_sequential(database, matching_options=matching, verification_options=verification,
                                   device=pycolmap.Device.cpu)
+
+
+def mark_focal_unknown(database: Path) -> None:
+    """Mark the database's cameras as having no focal-length prior (the value is a default guess)."""
+    db = pycolmap.Database.open(str(database))
+    try:
+        for cam in db.read_all_cameras():
+            cam.has_prior_focal_length = False
+            db.update_camera(cam)
+    finally:
+        db.close()
+
+
+def focal_unknown(database: Path) -> bool:
+    """Whether some camera of the database has no focal-length prior."""
+    db = pycolmap.Database.open(str(database))
+    try:
+        return any(not cam.has_prior_focal_length for cam in db.read_all_cameras())
+    finally:
+        db.close()
 
 
 def weak_views(database: Path, strong_pair: int) -> list[str]:
@@ -182,7 +204,8 @@ def classical_sfm(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptio
     return merge_unregistered(scene, scene_from_reconstruction(best, image_dir))
 
 
-def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str, seed: int) -> dict[int, pycolmap.Reconstruction]:
+def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str,
+               seed: int) -> dict[int, pycolmap.Reconstruction]:
     """pycolmap's incremental or global mapper on a matched database, its models written into a fresh `out`."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -201,7 +224,15 @@ def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str, seed: in
     pipeline.mapper.global_positioning.use_gpu = False
     pipeline.mapper.bundle_adjustment.refine_principal_point = False
     pipeline.mapper.bundle_adjustment.ceres.use_gpu = False
-    return pycolmap.global_mapping(database, image_dir, out, pipeline)
+    models = pycolmap.global_mapping(database, image_dir, out, pipeline)
+    if max((m.num_reg_images() for m in models.values()), default=0) < 3 and focal_unknown(database):
+        # the guessed focal length was too far off to place views: GLOMAP's step for unknown intrinsics
+        # (focal lengths from the pairs' fundamental matrices, the pairs' relative poses again), then retry
+        pycolmap.calibrate_view_graph(database)
+        shutil.rmtree(out)
+        out.mkdir()
+        models = pycolmap.global_mapping(database, image_dir, out, pipeline)
+    return models
 
 
 def merge_unregistered(inputs: Scene, result: Scene) -> Scene:

@@ -1,8 +1,9 @@
 """Neural incremental SfM on the SDF's zero level set (Level-S2fM), without per-scene knobs and
 without aborting on a view that fails to register.
 
-1. two-view init (most well-triangulated points at a wide enough angle), the frame scaled so the
-   points fill the SDF's cube, and an SDF fitted to them;
+1. the start: the views GLOMAP (pycolmap's global mapper) places at once by rotation averaging over all
+   pairs (sfm/global_start.py), or a two-view init (most well-triangulated points at a wide enough
+   angle); the frame scaled so the points fill the SDF's cube, and an SDF fitted to them;
 2. next view: the most 2D-3D correspondences to points near the zero level set, PnP-RANSAC;
 3. new tracks triangulated onto the SDF (sphere tracing both rays, or DLT snapped onto it),
    rejected by reprojection error and |sdf|;
@@ -259,6 +260,20 @@ def start_globally(corr: Correspondences, scene: Scene, sol: GlobalSolution, opt
     return rec
 
 
+def start(corr: Correspondences, scene: Scene, database: Path, feature_dir: Path, work: Path,
+          opts: NeuralSfMOptions) -> tuple[Reconstruction, str]:
+    """The model to grow from and how it started: "global start" (GLOMAP's views, when it places 3 or
+    more) or "initial pair"."""
+    if opts.start not in ("global", "pair"):
+        raise FieldsError(f"sfm start must be global or pair, not {opts.start!r}")
+    if opts.start == "global":
+        sol = solve_globally(database, feature_dir, work, scene, opts.seed)
+        if sol is not None:
+            return start_globally(corr, scene, sol, opts), "global start"
+        log.info("sfm: the global mapper placed fewer than 3 views; growing the model from one pair instead")
+    return initialise(corr, scene, opts), "initial pair"
+
+
 def focal_now(rec: Reconstruction, opts: NeuralSfMOptions) -> bool:
     """Whether this global bundle adjustment refines the focal lengths."""
     return opts.refine_focal and len(rec.poses) >= opts.refine_focal_from
@@ -461,7 +476,8 @@ def neighbours(rec: Reconstruction, v: int, n: int) -> list[int]:
 class SfMSnapshot:
     """The model as it stands, for a viewer: copies, so the caller may keep them."""
 
-    stage: str  # "initial pair" or "global start", "registered VIEW", "global bundle adjustment", "final bundle adjustment"
+    # "global start" or "initial pair", "registered VIEW", "global bundle adjustment", "final bundle adjustment"
+    stage: str
     poses: dict[int, tuple[np.ndarray, np.ndarray]]  # view -> world-to-camera (R, t)
     cameras: list[Camera]  # per view
     points: np.ndarray  # (N, 3)
@@ -481,26 +497,15 @@ def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions
     front, opts = front or FrontEndOptions(), opts or NeuralSfMOptions()
     t0 = time.time()
     corr, feature_dir = match_views(scene, image_dir, work, front)
-    sol = None
-    if opts.start == "global":
-        sol = solve_globally(work / "database.db", feature_dir, work, scene, opts.seed)
-        if sol is None:
-            log.info("sfm: the global mapper placed fewer than 3 views; growing the model from one pair instead")
-    elif opts.start != "pair":
-        raise FieldsError(f"sfm start must be global or pair, not {opts.start!r}")
-    rec = start_globally(corr, scene, sol, opts) if sol else initialise(corr, scene, opts)
+    rec, stage = start(corr, scene, work / "database.db", feature_dir, work, opts)
     first, gauge_view = list(rec.poses)[:2]
     gauge = (gauge_view, int(np.argmax(np.abs(rec.poses[gauge_view][1]))))
     run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=focal_now(rec, opts))
-    if sol:
-        log.info(f"sfm: global start, {len(rec.poses)} views ({int(rec.has_point().sum())} points) in "
-                 f"{time.time() - t0:.0f} s")
-    else:
-        log.info(f"sfm: initial pair {scene.views[first].name}, {scene.views[gauge_view].name} "
-                 f"({int(rec.has_point().sum())} points) in {time.time() - t0:.0f} s")
-    emit("global start" if sol else "initial pair")
+    log.info(f"sfm: {stage}: {name_list([scene.views[v].name for v in rec.poses])} "
+             f"({int(rec.has_point().sum())} points) in {time.time() - t0:.0f} s")
+    emit(stage)
     # a view the global start placed against most of its neighbours' matches is registered again by PnP
-    retry = withdraw(rec, {first, gauge_view}, opts) if sol else []
+    retry = withdraw(rec, {first, gauge_view}, opts) if stage == "global start" else []
     pending = [v for v in range(len(scene.views)) if v not in rec.poses and v not in retry] + retry
     since_global = 0
     while pending:

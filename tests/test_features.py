@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pycolmap
 
 from conftest import DEMO
-from sfm.colmap_backend import FrontEndOptions, weak_views
+from fields.scene import Scene, View
+from sfm.colmap_backend import FrontEndOptions, extract_and_match, weak_views
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.io import read_transforms
@@ -38,3 +42,20 @@ def test_demo_matches_satisfy_the_true_epipolar_geometry(tmp_path):
     assert weak_views(tmp_path / "database.db", FrontEndOptions().strong_pair) == []
     tracks = build_tracks(corr)
     assert len(tracks) > 500 and max(len(t) for t in tracks) >= 4
+
+
+def test_a_guessed_focal_length_is_not_given_to_colmap_as_a_prior(tmp_path):
+    """Photos without EXIF get a default focal length; COLMAP must estimate it rather than trust it
+    (as COLMAP's own reader does), while a known one stays a prior."""
+    scene = read_transforms(DEMO / "transforms.json")
+    for known in (True, False):
+        cam = replace(scene.cameras[0], focal_known=known)
+        views = [View(v.name, v.path, 0) for v in scene.views[:3]]
+        database = tmp_path / f"{known}" / "database.db"
+        database.parent.mkdir()
+        extract_and_match(Scene([cam], views), DEMO / "images", database, FrontEndOptions(features="classic"))
+        db = pycolmap.Database.open(str(database))
+        cams = db.read_all_cameras()
+        db.close()
+        assert len(cams) == 1 and cams[0].has_prior_focal_length == known
+        assert cams[0].params[0] == scene.cameras[0].K[0, 0]

@@ -110,11 +110,12 @@ def test_image_folder_skips_non_images_and_reads_exif_focal():
     with pytest.warns(UserWarning, match="Thumbs.db"):
         dino = read_image_folder(data_path("middlebury", "dinoSparseRing"))
     assert len(dino.views) == 16 and not dino.registered()
+    assert dino.cameras[0].K[0, 0] == pytest.approx(1.2 * 640) and not dino.cameras[0].focal_known  # no EXIF
     kermit = read_image_folder(data_path("bundler", "kermit"))
     assert len(kermit.views) == 11
     f = kermit.cameras[0].K[0, 0]
     assert f != pytest.approx(1.2 * 640)  # an EXIF focal, not the default
-    assert 300 < f < 1500
+    assert 300 < f < 1500 and kermit.cameras[0].focal_known
 
 
 def test_colmap_reader_takes_the_largest_sub_model(tmp_path):

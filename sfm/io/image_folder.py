@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from fields.errors import FieldsError
@@ -61,10 +62,11 @@ def read_image_folder(folder: Path, focal_factor: float = DEFAULT_FOCAL_FACTOR) 
     for p in list_images(folder):
         w, h = image_size(p)
         f = exif_focal_px(p)
-        f = f if f is not None and f > 0 else focal_factor * max(w, h)
-        key = (w, h, round(f, 3))
+        known = f is not None and f > 0
+        f = f if known else focal_factor * max(w, h)
+        key = (w, h, round(f, 3), known)
         if key not in by_key:
             by_key[key] = len(cameras)
-            cameras.append(Camera.from_focal(w, h, f, f))
+            cameras.append(replace(Camera.from_focal(w, h, f, f), focal_known=known))
         views.append(View(p.name, p.resolve(), by_key[key]))
     return Scene(cameras, views)
