@@ -216,6 +216,19 @@ def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str,
         pipeline.triangulation.random_seed = seed
         pipeline.ba_refine_principal_point = False
         return pycolmap.incremental_mapping(database, image_dir, out, pipeline)
+    models = _global_mapping(database, image_dir, out, seed)
+    if max((m.num_reg_images() for m in models.values()), default=0) < 3 and focal_unknown(database):
+        # the guessed focal length was too far off to place views: GLOMAP's step for unknown intrinsics
+        # (focal lengths from the pairs' fundamental matrices, the pairs' relative poses again), then retry
+        pycolmap.calibrate_view_graph(database)
+        models = _global_mapping(database, image_dir, out, seed)
+    return models
+
+
+def _global_mapping(database: Path, image_dir: Path, out: Path, seed: int) -> dict[int, pycolmap.Reconstruction]:
+    """GLOMAP on the CPU, seeded, principal point held; `out` emptied first."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     pipeline = pycolmap.GlobalPipelineOptions()
     pipeline.random_seed = seed
     pipeline.mapper.random_seed = seed
@@ -224,15 +237,7 @@ def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str,
     pipeline.mapper.global_positioning.use_gpu = False
     pipeline.mapper.bundle_adjustment.refine_principal_point = False
     pipeline.mapper.bundle_adjustment.ceres.use_gpu = False
-    models = pycolmap.global_mapping(database, image_dir, out, pipeline)
-    if max((m.num_reg_images() for m in models.values()), default=0) < 3 and focal_unknown(database):
-        # the guessed focal length was too far off to place views: GLOMAP's step for unknown intrinsics
-        # (focal lengths from the pairs' fundamental matrices, the pairs' relative poses again), then retry
-        pycolmap.calibrate_view_graph(database)
-        shutil.rmtree(out)
-        out.mkdir()
-        models = pycolmap.global_mapping(database, image_dir, out, pipeline)
-    return models
+    return pycolmap.global_mapping(database, image_dir, out, pipeline)
 
 
 def merge_unregistered(inputs: Scene, result: Scene) -> Scene:
