@@ -133,6 +133,7 @@ def test_real_browser_sees_frustums_points_and_a_rendered_background(tmp_path):
             viewer.sfm_update(SfMSnapshot("test", poses, [scene.camera_of(i) for i in range(len(scene.views))], points))
             img = wait_for(page, tmp_path / "cameras.png", (230, 80, 40), 500)
             assert count(img, (230, 80, 40)) >= 500, "no camera frustums drawn"
+            img = wait_for(page, tmp_path / "points.png", (60, 200, 90), 100)  # they may arrive a frame later
             assert count(img, (60, 200, 90)) >= 100, "no sparse points drawn"
 
             viewer.show_model(small_model(), 0)
