@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import data_path
+from fields.errors import FieldsError
 from fields.normalisation import optical_axes_focus
 from sfm.io import load_scene, read_colmap, read_transforms, write_colmap, write_transforms
 from sfm.io.image_folder import read_image_folder
@@ -111,6 +112,11 @@ def test_image_folder_skips_non_images_and_reads_exif_focal():
         dino = read_image_folder(data_path("middlebury", "dinoSparseRing"))
     assert len(dino.views) == 16 and not dino.registered()
     assert dino.cameras[0].K[0, 0] == pytest.approx(1.2 * 640) and not dino.cameras[0].focal_known  # no EXIF
+    with pytest.warns(UserWarning, match="Thumbs.db"):  # a field of view given for photos without EXIF
+        narrow = read_image_folder(data_path("middlebury", "dinoSparseRing"), fov_deg=11.0)
+    assert narrow.cameras[0].K[0, 0] == pytest.approx(320.0 / np.tan(np.radians(5.5))) and narrow.cameras[0].focal_known
+    with pytest.raises(FieldsError, match="between 0 and 180"):
+        read_image_folder(data_path("middlebury", "dinoSparseRing"), fov_deg=180.0)
     kermit = read_image_folder(data_path("bundler", "kermit"))
     assert len(kermit.views) == 11
     f = kermit.cameras[0].K[0, 0]

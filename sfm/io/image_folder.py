@@ -6,6 +6,8 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from fields.errors import FieldsError
 from fields.images import IMAGE_SUFFIXES, exif_focal_px, image_size
 from fields.scene import Camera, Scene, View
@@ -54,16 +56,22 @@ def list_images(folder: Path) -> list[Path]:
     return images
 
 
-def read_image_folder(folder: Path, focal_factor: float = DEFAULT_FOCAL_FACTOR) -> Scene:
-    """Unregistered views; views of one size share one camera (EXIF focal when present)."""
+def read_image_folder(folder: Path, fov_deg: float = 0.0) -> Scene:
+    """Unregistered views; views of one size share one camera. The focal length is EXIF's; for photos
+    without one, fov_deg across the longer side when given (then a known focal length), else COLMAP's
+    default guess, which SfM estimates instead of trusting."""
+    if not 0.0 <= fov_deg < 180.0:
+        raise FieldsError(f"the field of view must be between 0 and 180 degrees, not {fov_deg}")
+    factor = 0.5 / np.tan(np.radians(0.5 * fov_deg)) if fov_deg > 0 else DEFAULT_FOCAL_FACTOR
     cameras: list[Camera] = []
     by_key: dict[tuple, int] = {}
     views = []
     for p in list_images(folder):
         w, h = image_size(p)
         f = exif_focal_px(p)
-        known = f is not None and f > 0
-        f = f if known else focal_factor * max(w, h)
+        exif = f is not None and f > 0
+        f = f if exif else factor * max(w, h)
+        known = exif or fov_deg > 0
         key = (w, h, round(f, 3), known)
         if key not in by_key:
             by_key[key] = len(cameras)
