@@ -85,7 +85,7 @@ def read_inputs(images: Path, fov_deg: float = 0.0) -> Scene:
 
 
 def run_sfm(images: Path, run: Path, cfg: dict, viewer=None) -> Scene:
-    """Poses for a folder of images (neural Level-S2fM or pycolmap's incremental mapper), normalised,
+    """Poses for a folder of images (neural Level-S2fM, pycolmap's incremental or global mapper), normalised,
     written into run with sfm_report.json (per image: registered or why not, observations, error).
     A viewer (apps.viewer.Viewer) is shown the model as it grows."""
     import pycolmap
