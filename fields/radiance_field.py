@@ -21,7 +21,7 @@ class RadianceField(nn.Module):
         if view_encoding not in VIEW_ENCODINGS:
             raise FieldsError(f"unknown view encoding {view_encoding!r} ({', '.join(VIEW_ENCODINGS)})")
         self.view = SphericalHarmonics(4) if view_encoding == "sh" else nn.Identity()
-        view_dim = 16 if view_encoding == "sh" else 3
+        view_dim = self.view.out_dim if view_encoding == "sh" else 3
         self.mlp = MLP(3 + view_dim + 3 + n_features, 3, hidden, depth, act="relu")
 
     def forward(self, x: torch.Tensor, view_dir: torch.Tensor, normal: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:

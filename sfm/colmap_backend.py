@@ -132,47 +132,35 @@ def _extract_and_match(scene: Scene, image_dir: Path, names: list[str], database
 
 def mark_focal_unknown(database: Path) -> None:
     """Mark the database's cameras as having no focal-length prior (the value is a default guess)."""
-    db = pycolmap.Database.open(str(database))
-    try:
+    with pycolmap.Database.open(str(database)) as db:
         for cam in db.read_all_cameras():
             cam.has_prior_focal_length = False
             db.update_camera(cam)
-    finally:
-        db.close()
 
 
 def focal_unknown(database: Path) -> bool:
     """Whether some camera of the database has no focal-length prior."""
-    db = pycolmap.Database.open(str(database))
-    try:
+    with pycolmap.Database.open(str(database)) as db:
         return any(not cam.has_prior_focal_length for cam in db.read_all_cameras())
-    finally:
-        db.close()
 
 
 def weak_views(database: Path, strong_pair: int) -> list[str]:
     """Images of a matched COLMAP database with fewer than 2 verified pairs of >= strong_pair inliers."""
-    db = pycolmap.Database.open(str(database))
-    try:
+    with pycolmap.Database.open(str(database)) as db:
         names = {im.image_id: im.name for im in db.read_all_images()}
-        strong = dict.fromkeys(names, 0)
         pair_ids, geometries = db.read_two_view_geometries()
-        for pid, geo in zip(pair_ids, geometries):
-            if len(geo.inlier_matches) >= strong_pair:
-                for i in pycolmap.pair_id_to_image_pair(pid):
-                    strong[i] += 1
-    finally:
-        db.close()
+    strong = dict.fromkeys(names, 0)
+    for pid, geo in zip(pair_ids, geometries):
+        if len(geo.inlier_matches) >= strong_pair:
+            for i in pycolmap.pair_id_to_image_pair(pid):
+                strong[i] += 1
     return [names[i] for i, n in strong.items() if n < 2]
 
 
 def keypoint_counts(database: Path) -> np.ndarray:
     """Keypoints per image in a COLMAP database."""
-    db = pycolmap.Database.open(str(database))
-    try:
+    with pycolmap.Database.open(str(database)) as db:
         return np.array([db.read_keypoints(im.image_id).shape[0] for im in db.read_all_images()])
-    finally:
-        db.close()
 
 
 MAPPERS = ("incremental", "global")
@@ -207,9 +195,8 @@ def classical_sfm(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptio
 def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str,
                seed: int) -> dict[int, pycolmap.Reconstruction]:
     """pycolmap's incremental or global mapper on a matched database, its models written into a fresh `out`."""
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
     if mapper == "incremental":
+        _empty_folder(out)
         pipeline = pycolmap.IncrementalPipelineOptions()
         pipeline.random_seed = seed
         pipeline.mapper.random_seed = seed
@@ -227,8 +214,7 @@ def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str,
 
 def _global_mapping(database: Path, image_dir: Path, out: Path, seed: int) -> dict[int, pycolmap.Reconstruction]:
     """GLOMAP on the CPU, seeded, principal point held; `out` emptied first."""
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    _empty_folder(out)
     pipeline = pycolmap.GlobalPipelineOptions()
     pipeline.random_seed = seed
     pipeline.mapper.random_seed = seed
@@ -238,6 +224,11 @@ def _global_mapping(database: Path, image_dir: Path, out: Path, seed: int) -> di
     pipeline.mapper.bundle_adjustment.refine_principal_point = False
     pipeline.mapper.bundle_adjustment.ceres.use_gpu = False
     return pycolmap.global_mapping(database, image_dir, out, pipeline)
+
+
+def _empty_folder(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
 
 
 def merge_unregistered(inputs: Scene, result: Scene) -> Scene:

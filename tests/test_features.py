@@ -54,8 +54,7 @@ def test_a_guessed_focal_length_is_not_given_to_colmap_as_a_prior(tmp_path):
         database = tmp_path / f"{known}" / "database.db"
         database.parent.mkdir()
         extract_and_match(Scene([cam], views), DEMO / "images", database, FrontEndOptions(features="classic"))
-        db = pycolmap.Database.open(str(database))
-        cams = db.read_all_cameras()
-        db.close()
+        with pycolmap.Database.open(str(database)) as db:
+            cams = db.read_all_cameras()
         assert len(cams) == 1 and cams[0].has_prior_focal_length == known
         assert cams[0].params[0] == scene.cameras[0].K[0, 0]
