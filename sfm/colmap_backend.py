@@ -73,26 +73,51 @@ def upright_images(names: list[str], image_dir: Path, work: Path) -> Path:
     return out
 
 
-def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: FrontEndOptions) -> Path:
+@dataclass
+class Features:
+    """Where the front end took its features from and how it matched them."""
+
+    folder: Path  # image_dir, or upright copies of EXIF-rotated photos
+    rich: bool  # affine, domain-size-pooled SIFT and guided matching
+
+
+def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: FrontEndOptions) -> Features:
     """SIFT into a fresh COLMAP database, then exhaustive (or sequential) matching with verification,
-    classic or rich as opts.features says. Returns the folder the features were taken from (upright
-    copies when photos carry an EXIF rotation)."""
+    classic or rich as opts.features says."""
     if opts.features not in ("auto", "classic", "rich"):
         raise FieldsError(f"sfm features must be auto, classic or rich, not {opts.features!r}")
     names = _image_names(scene, image_dir)
     image_dir = upright_images(names, image_dir, database.parent)
     if opts.features != "rich":
-        _extract_and_match(scene, image_dir, names, database, opts, rich=False)
+        _extract(scene, image_dir, names, database, opts, rich=False)
+        _match(scene, database, opts, rich=False)
         if opts.features == "classic" or not weak_views(database, opts.strong_pair):
-            return image_dir
+            return Features(image_dir, False)
         log.info("sfm: few verified matches for some views; extracting and matching again with affine, "
                  "domain-size-pooled SIFT and guided matching")
-    _extract_and_match(scene, image_dir, names, database, opts, rich=True)
-    return image_dir
+    _extract(scene, image_dir, names, database, opts, rich=True)
+    _match(scene, database, opts, rich=True)
+    return Features(image_dir, True)
 
 
-def _extract_and_match(scene: Scene, image_dir: Path, names: list[str], database: Path, opts: FrontEndOptions,
-                       rich: bool) -> None:
+def match_again(scene: Scene, database: Path, opts: FrontEndOptions, features: Features) -> None:
+    """The database's matches made again, its keypoints kept, with the shared camera of `scene` (a
+    focal length now known) as the prior of matching and verification."""
+    K = scene.cameras[0].K
+    with pycolmap.Database.open(str(database)) as db:
+        for cam in db.read_all_cameras():
+            cam.params = [0.5 * (K[0, 0] + K[1, 1]), K[0, 2], K[1, 2], 0.0]
+            cam.has_prior_focal_length = True
+            db.update_camera(cam)
+        db.clear_two_view_geometries()
+        db.clear_matches()
+    _match(scene, database, opts, features.rich)
+
+
+def _extract(scene: Scene, image_dir: Path, names: list[str], database: Path, opts: FrontEndOptions,
+             rich: bool) -> None:
+    """SIFT into a fresh database; rich SIFT runs again with a lower peak threshold while views have
+    few keypoints (FrontEndOptions)."""
     reader = pycolmap.ImageReaderOptions()
     single = len(scene.cameras) == 1
     if single:
@@ -108,8 +133,12 @@ def _extract_and_match(scene: Scene, image_dir: Path, names: list[str], database
     for _ in range(3 if rich else 1):
         if database.exists():
             database.unlink()
-        pycolmap.extract_features(database, image_dir, image_names=names,
-                                  camera_mode=pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.AUTO,
+        mode = pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.AUTO
+        # the images entered first, in name order: parallel extraction alone numbers them as its threads
+        # finish, and GLOMAP's result depends on that order (dino ring: 0.7 or 2-3 deg from run to run)
+        pycolmap.Database.open(str(database)).close()
+        pycolmap.import_images(database, image_dir, camera_mode=mode, image_names=names, options=reader)
+        pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=mode,
                                   reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
         if single and not scene.cameras[0].focal_known:
             mark_focal_unknown(database)
@@ -118,6 +147,10 @@ def _extract_and_match(scene: Scene, image_dir: Path, names: list[str], database
                                                        np.median(counts) < 1.2 * np.median(previous)):
             break
         extraction.sift.peak_threshold /= 3.0
+
+
+def _match(scene: Scene, database: Path, opts: FrontEndOptions, rich: bool) -> None:
+    """Exhaustive (or, for many images, sequential) matching and geometric verification, guided when rich."""
     matching = pycolmap.FeatureMatchingOptions()
     matching.guided_matching = rich
     verification = pycolmap.TwoViewGeometryOptions()
@@ -183,8 +216,8 @@ def classical_sfm(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptio
         opts = replace(opts, features="classic")
     work.mkdir(parents=True, exist_ok=True)
     database = work / "database.db"
-    feature_dir = extract_and_match(scene, image_dir, database, opts)
-    models = run_mapper(database, feature_dir, work / "models", mapper, opts.seed)
+    features = extract_and_match(scene, image_dir, database, opts)
+    models = run_mapper(database, features.folder, work / "models", mapper, opts.seed)
     if not models:
         raise FieldsError(f"{image_dir}: SfM found no initial image pair; no view could be registered "
                           f"({name_list([v.name for v in scene.views])}): the photos may not overlap")

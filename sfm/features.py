@@ -12,7 +12,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from fields.scene import Scene
-from sfm.colmap_backend import FrontEndOptions, extract_and_match
+from sfm.colmap_backend import Features, FrontEndOptions, extract_and_match
 
 
 @dataclass
@@ -27,14 +27,14 @@ class Correspondences:
         return len(self.pairs[key]) if key in self.pairs else 0
 
 
-def match_views(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptions) -> tuple[Correspondences, Path]:
-    """Run pycolmap's extraction and matching into work/database.db and read the result back; also the
-    folder the features came from (upright copies of EXIF-rotated photos, else image_dir)."""
+def match_views(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptions) -> tuple[Correspondences, Features]:
+    """Run pycolmap's extraction and matching into work/database.db and read the result back; also
+    where the features came from and how they were matched."""
     pycolmap.logging.minloglevel = 2
     work.mkdir(parents=True, exist_ok=True)
     database = work / "database.db"
-    feature_dir = extract_and_match(scene, image_dir, database, opts)
-    return read_database(database, scene), feature_dir
+    features = extract_and_match(scene, image_dir, database, opts)
+    return read_database(database, scene), features
 
 
 def read_database(database: Path, scene: Scene) -> Correspondences:

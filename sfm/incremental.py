@@ -30,14 +30,15 @@ from fields.regularisers import eikonal_loss
 from fields.scene import Camera, Points, Scene
 from fields.sdf_field import SDFField
 from sfm.classical_polish import polish
-from sfm.colmap_backend import FrontEndOptions
+from sfm.colmap_backend import FrontEndOptions, match_again
 from sfm.epipolar import fundamental, sampson_error
-from sfm.features import Correspondences, build_tracks, match_views
+from sfm.features import Correspondences, build_tracks, match_views, read_database
 from sfm.global_start import GlobalSolution, solve_globally
 from sfm.io.colmap_model import nearest_rotation
 from sfm.neural_ba import BAProblem, bundle_adjust
 from sfm.pnp import estimate_pose
 from sfm.report import name_list
+from sfm.self_calibration import calibrated_inputs
 from fields.sphere_tracing import sphere_trace
 from sfm.triangulation import pixel_rays, reprojection_error, triangulate_on_sdf
 from sfm.two_view import initial_pair
@@ -493,10 +494,26 @@ def neural_sfm(scene: Scene, image_dir: Path, work: Path, front: FrontEndOptions
                on_update: Callable[[SfMSnapshot], None] | None = None) -> tuple[Scene, dict[int, ViewReport]]:
     """Poses and points for scene's views; unregistered views keep no pose and are reported.
     `progress(registered, total)` and `on_update(SfMSnapshot)` follow the model as it grows."""
-    emit = (lambda stage: on_update(snapshot(rec, stage))) if on_update else (lambda stage: None)  # noqa: E731
     front, opts = front or FrontEndOptions(), opts or NeuralSfMOptions()
     t0 = time.time()
-    corr, feature_dir = match_views(scene, image_dir, work, front)
+    corr, features = match_views(scene, image_dir, work, front)
+    result, reports = grow(corr, scene, features.folder, work, opts, progress, on_update, t0)
+    calibrated = calibrated_inputs(scene, result)
+    if calibrated is None:
+        return result, reports
+    log.info(f"sfm: the focal length was a guess ({scene.cameras[0].K[0, 0]:.0f} px) and came out "
+             f"{calibrated.cameras[0].K[0, 0]:.0f} px; matching and solving again with it")
+    match_again(calibrated, work / "database.db", front, features)
+    corr = read_database(work / "database.db", calibrated)
+    return grow(corr, calibrated, features.folder, work, opts, progress, on_update, t0)
+
+
+def grow(corr: Correspondences, scene: Scene, feature_dir: Path, work: Path, opts: NeuralSfMOptions, progress=None,
+         on_update: Callable[[SfMSnapshot], None] | None = None,
+         t0: float | None = None) -> tuple[Scene, dict[int, ViewReport]]:
+    """Steps 1-5 on the verified matches of work/database.db (neural_sfm after its front end)."""
+    emit = (lambda stage: on_update(snapshot(rec, stage))) if on_update else (lambda stage: None)  # noqa: E731
+    t0 = time.time() if t0 is None else t0
     rec, stage = start(corr, scene, work / "database.db", feature_dir, work, opts)
     if stage == "global start" and set(rec.camera_index) <= {rec.camera_index[v] for v in rec.poses}:
         # GLOMAP's BA refined every camera's focal length over all its views; refining it again here
