@@ -39,29 +39,45 @@ def _viewer(args: argparse.Namespace, cfg: dict, run: Path | None):
             viewer.close()
 
 
-def _config(args: argparse.Namespace, run: Path) -> dict:
+def _settings(args: argparse.Namespace) -> dict:
+    """The preset with the command line's overrides."""
     from apps import config
 
     overrides = list(args.overrides)
     if getattr(args, "backend", None):
         overrides.append(f"sfm.backend={args.backend}")
-    cfg = config.resolve(args.preset, overrides)
+    return config.resolve(args.preset, overrides)
+
+
+def _config(args: argparse.Namespace, run: Path, cfg: dict | None = None) -> dict:
+    """The settings (resolved from args unless given), saved as run/config.yaml."""
+    from apps import config
+
+    cfg = _settings(args) if cfg is None else cfg
     run.mkdir(parents=True, exist_ok=True)
     config.save(cfg, run / "config.yaml")
     return cfg
+
+
+def _read_photos(args: argparse.Namespace, cfg: dict):
+    """The photos as a Scene, read once; a bad folder fails here, before a run folder is made."""
+    from apps import pipeline
+
+    return pipeline.read_inputs(Path(args.images), float(cfg["sfm"].get("fov", 0.0)))
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     from apps import pipeline
 
     images = Path(args.images)
-    pipeline.read_inputs(images)  # fail early, before a run folder is made, on a bad input folder
+    cfg = _settings(args)
+    inputs = _read_photos(args, cfg)
     if args.force and args.output.exists():
         _clear_run(args.output)
-    cfg = _config(args, args.output)
+    _config(args, args.output, cfg)
     pipeline.setup_logging(args.output)
     with _viewer(args, cfg, args.output) as viewer:
-        seconds = pipeline.reconstruct(images, args.output, cfg, viewer)
+        seconds = pipeline.reconstruct(images, args.output, cfg, viewer, inputs)
     pipeline.log.info(pipeline.summary(args.output, seconds))
 
 
@@ -76,15 +92,16 @@ def _clear_run(run: Path) -> None:
 def cmd_sfm(args: argparse.Namespace) -> None:
     from apps import pipeline
 
-    pipeline.read_inputs(Path(args.images))
-    cfg = _config(args, args.output)
+    cfg = _settings(args)
+    inputs = _read_photos(args, cfg)
+    _config(args, args.output, cfg)
     pipeline.setup_logging(args.output)
     stages = pipeline.Stages(args.output)
     import time
 
     t0 = time.time()
     with _viewer(args, cfg, args.output) as viewer:
-        pipeline.run_sfm(Path(args.images), args.output, cfg, viewer)
+        pipeline.run_sfm(Path(args.images), args.output, cfg, viewer, inputs)
     stages.mark("sfm", time.time() - t0)
 
 

@@ -84,10 +84,10 @@ def read_inputs(images: Path, fov_deg: float = 0.0) -> Scene:
     return inputs
 
 
-def run_sfm(images: Path, run: Path, cfg: dict, viewer=None) -> Scene:
+def run_sfm(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene | None = None) -> Scene:
     """Poses for a folder of images (neural Level-S2fM, pycolmap's incremental or global mapper), normalised,
     written into run with sfm_report.json (per image: registered or why not, observations, error).
-    A viewer (apps.viewer.Viewer) is shown the model as it grows."""
+    A viewer (apps.viewer.Viewer) is shown the model as it grows. inputs: the folder already read."""
     import pycolmap
     from rich.console import Console
 
@@ -98,7 +98,8 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None) -> Scene:
     backend = cfg["sfm"]["backend"]
     if backend not in SFM_BACKENDS:
         raise FieldsError(f"unknown SfM backend {backend!r} ({', '.join(SFM_BACKENDS)})")
-    inputs = read_inputs(images, float(cfg["sfm"].get("fov", 0.0)))
+    if inputs is None:
+        inputs = read_inputs(images, float(cfg["sfm"].get("fov", 0.0)))
     if viewer:
         viewer.show_inputs(inputs)
     pycolmap.logging.minloglevel = 2
@@ -217,12 +218,12 @@ def export_video(model, scene: Scene, out: Path, path: str, frames: int, size: i
     return outs
 
 
-def reconstruct(images: Path, run: Path, cfg: dict, viewer=None) -> dict:
+def reconstruct(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene | None = None) -> dict:
     """The whole pipeline; returns the per-stage seconds. Finished stages are skipped on a rerun."""
     stages = Stages(run)
     if not stages.finished("sfm"):
         t0 = time.time()
-        run_sfm(images, run, cfg, viewer)
+        run_sfm(images, run, cfg, viewer, inputs)
         stages.mark("sfm", time.time() - t0)
     scene = Scene.load(run)
     if not stages.finished("train"):

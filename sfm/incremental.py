@@ -568,6 +568,7 @@ def grow(corr: Correspondences, scene: Scene, feature_dir: Path, work: Path, opt
 
 def finish_reports(rec: Reconstruction, opts: NeuralSfMOptions) -> None:
     for v, rep in rec.reports.items():
+        rep.inliers, rep.error_px = 0, float("nan")  # a withdrawn view keeps no count from its last pose
         if v in rec.poses:
             ov, ot, ox = observations(rec, [v])
             if len(ot):
