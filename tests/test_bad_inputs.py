@@ -41,6 +41,13 @@ def test_empty_folder(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("command", ["sfm", "reconstruct"])
+def test_an_impossible_field_of_view_fails_before_a_run_folder_is_made(tmp_path, capsys, command):
+    assert main([command, str(DEMO / "images"), "-o", str(tmp_path / "run"), "--no-viewer", "--set", "sfm.fov=200"]) == 2
+    assert "field of view must be between 0 and 180 degrees" in one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
 def test_corrupt_and_non_image_files_are_skipped_with_a_warning(tmp_path, capsys):
     folder = tmp_path / "photos"
     for i, name in enumerate(["view_000.jpg", "view_001.jpg", "view_002.jpg"]):
