@@ -56,9 +56,9 @@ class NeuralSfMOptions:
     epipolar_min_matches: int = 15  # pairs with at least this many matches vote on a new pose
     epipolar_agree: float = 0.5  # a pair agrees when this share of its matches fits the poses' geometry
     max_withdrawals: int = 2  # a view whose pose was withdrawn more often than this is not tried again
-    init_fit_steps: int = 200
+    init_fit_steps: int = 100
     local_steps: int = 20
-    global_steps: int = 80
+    global_steps: int = 50
     global_every: int = 5  # global BA after every this many registered views
     local_views: int = 6  # the new view and its most connected registered neighbours
     target_error_px: float = 1.0  # final global BA rounds stop once the mean error is below this
@@ -565,7 +565,7 @@ def grow(corr: Correspondences, scene: Scene, feature_dir: Path, work: Path, opt
     if opts.classical_polish:
         # the neural BA (Adam, float32) decides which points stay, on the level set, but leaves the poses
         # a few hundredths of a degree short of the optimum, differently for each seed: the last word is
-        # Ceres's on the points it kept (better on all four benchmark sets and seeds, RESULTS.md)
+        # Ceres's on the points it kept (better or equal in 11 of 12 benchmark runs, RESULTS.md)
         polish_and_refit(rec, opts, refit=False)
         err = mean_error(rec)
         emit("final bundle adjustment")
