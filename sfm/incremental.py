@@ -9,7 +9,10 @@ without aborting on a view that fails to register.
    rejected by reprojection error and |sdf|;
 4. neural bundle adjustment of poses and SDF (sfm/neural_ba.py), locally after each view and over
    everything periodically and at the end;
-5. a view that fails is retried after the next success and reported if it never registers.
+5. a view that fails is retried after the next success and reported if it never registers;
+6. the last word a Ceres bundle adjustment of the points the neural one kept (sfm/classical_polish.py).
+Photos without a focal length are solved twice, the second time with the first's focal length
+(sfm/self_calibration.py).
 """
 
 from __future__ import annotations
@@ -575,21 +578,26 @@ def grow(corr: Correspondences, scene: Scene, feature_dir: Path, work: Path, opt
     return to_scene(rec, scene), rec.reports
 
 
+def view_errors(rec: Reconstruction, v: int) -> np.ndarray:
+    """Reprojection errors (px) of registered view v's observations of points."""
+    _, t, x = observations(rec, [v])
+    return reprojection_error(rec.cameras[v].K, *rec.poses[v], rec.xyz[t], x) if len(t) else np.zeros(0)
+
+
 def mean_error(rec: Reconstruction) -> float:
-    """Mean reprojection error (px) over every observation of a registered view of a point."""
-    errors = [reprojection_error(rec.cameras[v].K, *rec.poses[v], rec.xyz[t], x)
-              for v in rec.poses for _, t, x in [observations(rec, [v])] if len(t)]
-    return float(np.concatenate(errors).mean()) if errors else float("nan")
+    """Mean reprojection error (px) over every observation of a point by a registered view."""
+    errors = np.concatenate([np.zeros(0)] + [view_errors(rec, v) for v in rec.poses])
+    return float(errors.mean()) if len(errors) else float("nan")
 
 
 def finish_reports(rec: Reconstruction, opts: NeuralSfMOptions) -> None:
     for v, rep in rec.reports.items():
         rep.inliers, rep.error_px = 0, float("nan")  # a withdrawn view keeps no count from its last pose
         if v in rec.poses:
-            ov, ot, ox = observations(rec, [v])
-            if len(ot):
-                rep.error_px = float(reprojection_error(rec.cameras[v].K, *rec.poses[v], rec.xyz[ot], ox).mean())
-            rep.inliers = len(ot)
+            errors = view_errors(rec, v)
+            rep.inliers = len(errors)
+            if len(errors):
+                rep.error_px = float(errors.mean())
     for v in range(len(rec.cameras)):
         rec.reports.setdefault(v, ViewReport(reason="never matched to the model"))
 
