@@ -59,19 +59,12 @@ def _config(args: argparse.Namespace, run: Path, cfg: dict | None = None) -> dic
     return cfg
 
 
-def _read_photos(args: argparse.Namespace, cfg: dict):
-    """The photos as a Scene, read once; a bad folder fails here, before a run folder is made."""
-    from apps import pipeline
-
-    return pipeline.read_inputs(Path(args.images), float(cfg["sfm"].get("fov", 0.0)))
-
-
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     from apps import pipeline
 
     images = Path(args.images)
     cfg = _settings(args)
-    inputs = _read_photos(args, cfg)
+    inputs = pipeline.read_inputs(images, cfg)  # read once; a bad folder fails before the run folder exists
     if args.force and args.output.exists():
         _clear_run(args.output)
     _config(args, args.output, cfg)
@@ -93,7 +86,7 @@ def cmd_sfm(args: argparse.Namespace) -> None:
     from apps import pipeline
 
     cfg = _settings(args)
-    inputs = _read_photos(args, cfg)
+    inputs = pipeline.read_inputs(Path(args.images), cfg)  # read once, before the run folder exists
     _config(args, args.output, cfg)
     pipeline.setup_logging(args.output)
     stages = pipeline.Stages(args.output)

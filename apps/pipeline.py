@@ -75,10 +75,10 @@ def write_scene_outputs(scene: Scene, run: Path) -> None:
     write_transforms(scene, run / "transforms.json", ply_name=ply)
 
 
-def read_inputs(images: Path, fov_deg: float = 0.0) -> Scene:
-    """The photos to reconstruct (fov_deg: see read_image_folder); fails before anything is written
-    when there are too few."""
-    inputs = read_image_folder(images, fov_deg)
+def read_inputs(images: Path, cfg: dict) -> Scene:
+    """The photos to reconstruct (sfm.fov for those without EXIF: see read_image_folder); fails before
+    anything is written when there are too few."""
+    inputs = read_image_folder(images, float(cfg["sfm"].get("fov", 0.0)))
     if len(inputs.views) < 3:
         raise FieldsError(f"{images}: found {len(inputs.views)} images; need at least 3")
     return inputs
@@ -99,7 +99,7 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene | Non
     if backend not in SFM_BACKENDS:
         raise FieldsError(f"unknown SfM backend {backend!r} ({', '.join(SFM_BACKENDS)})")
     if inputs is None:
-        inputs = read_inputs(images, float(cfg["sfm"].get("fov", 0.0)))
+        inputs = read_inputs(images, cfg)
     if viewer:
         viewer.show_inputs(inputs)
     pycolmap.logging.minloglevel = 2

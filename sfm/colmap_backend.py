@@ -103,12 +103,8 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
 def match_again(scene: Scene, database: Path, opts: FrontEndOptions, features: Features) -> None:
     """The database's matches made again, its keypoints kept, with the shared camera of `scene` (a
     focal length now known) as the prior of matching and verification."""
-    K = scene.cameras[0].K
+    set_focal_prior(database, True, _simple_radial(scene.cameras[0].K))
     with pycolmap.Database.open(str(database)) as db:
-        for cam in db.read_all_cameras():
-            cam.params = [0.5 * (K[0, 0] + K[1, 1]), K[0, 2], K[1, 2], 0.0]
-            cam.has_prior_focal_length = True
-            db.update_camera(cam)
         db.clear_two_view_geometries()
         db.clear_matches()
     _match(scene, database, opts, features.rich)
@@ -121,9 +117,8 @@ def _extract(scene: Scene, image_dir: Path, names: list[str], database: Path, op
     reader = pycolmap.ImageReaderOptions()
     single = len(scene.cameras) == 1
     if single:
-        K = scene.cameras[0].K
         reader.camera_model = "SIMPLE_RADIAL"
-        reader.camera_params = f"{0.5 * (K[0, 0] + K[1, 1])},{K[0, 2]},{K[1, 2]},0"
+        reader.camera_params = ",".join(str(p) for p in _simple_radial(scene.cameras[0].K))
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.max_image_size = opts.max_image_size
     extraction.sift.max_num_features = opts.max_num_features
@@ -141,7 +136,7 @@ def _extract(scene: Scene, image_dir: Path, names: list[str], database: Path, op
         pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=mode,
                                   reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
         if single and not scene.cameras[0].focal_known:
-            mark_focal_unknown(database)
+            set_focal_prior(database, False)
         previous, counts = counts, keypoint_counts(database)
         if np.median(counts) >= opts.min_keypoints or (previous is not None and
                                                        np.median(counts) < 1.2 * np.median(previous)):
@@ -163,11 +158,19 @@ def _match(scene: Scene, database: Path, opts: FrontEndOptions, rich: bool) -> N
                                   device=pycolmap.Device.cpu)
 
 
-def mark_focal_unknown(database: Path) -> None:
-    """Mark the database's cameras as having no focal-length prior (the value is a default guess)."""
+def _simple_radial(K: np.ndarray) -> list[float]:
+    """COLMAP's SIMPLE_RADIAL parameters (f, cx, cy, k) for pinhole intrinsics K, no distortion."""
+    return [0.5 * (K[0, 0] + K[1, 1]), float(K[0, 2]), float(K[1, 2]), 0.0]
+
+
+def set_focal_prior(database: Path, known: bool, params: list[float] | None = None) -> None:
+    """Mark the focal length of the database's cameras as a prior (known) or a default guess, after
+    setting their parameters to `params` when given."""
     with pycolmap.Database.open(str(database)) as db:
         for cam in db.read_all_cameras():
-            cam.has_prior_focal_length = False
+            if params is not None:
+                cam.params = params
+            cam.has_prior_focal_length = known
             db.update_camera(cam)
 
 
