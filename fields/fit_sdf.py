@@ -21,6 +21,7 @@ import trimesh
 from scipy.spatial import cKDTree
 from torch import nn
 
+from fields.encodings.hash_grid import backward_to_parameters
 from fields.field import Field, resolve_spec
 from fields.mesh_export import zero_level_set
 from fields.scene import Similarity
@@ -132,7 +133,7 @@ def fit_sdf(sdf: SphereResidualSDF, mesh: trimesh.Trimesh, seconds: float, max_s
             + eikonal_weight * ((torch.cat([g_s, g_o]).norm(dim=-1) - 1.0) ** 2).mean() \
             + distance_weight * (f_o - target).abs().mean()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        backward_to_parameters(loss, opt)
         opt.step()
         step += 1
     trained = time.perf_counter() - t0

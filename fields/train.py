@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from fields.encodings.hash_grid import HashGrid
+from fields.encodings.hash_grid import HashGrid, backward_to_parameters
 from fields.errors import FieldsError
 from fields.field import FIELD_SPECS, build_encoding
 from fields.images import composite
@@ -43,6 +43,7 @@ class TrainConfig:
     cos_anneal_steps: int = 250
     occupancy_resolution: int = 64
     occupancy_every: int = 16  # rebuild the occupancy grid from the SDF every this many steps (0: no grid)
+    occupancy_band: float = 2.0  # voxels: samples go where the grid's SDF is this close to zero (or 3 / sharpness)
     max_image_size: int = 200
     hash_levels: int = 8
     hash_log2_size: int = 16
@@ -238,7 +239,7 @@ def training_grid(model: NeuSModel, cfg: TrainConfig, device: torch.device) -> O
     """The occupancy grid of the current SDF, its band at least 3 / sharpness (the soft density's reach)."""
     if cfg.occupancy_every <= 0:
         return None
-    grid = OccupancyGrid.from_sdf(model.sdf.sdf, cfg.occupancy_resolution, device)
+    grid = OccupancyGrid.from_sdf(model.sdf.sdf, cfg.occupancy_resolution, device, cfg.occupancy_band)
     with torch.no_grad():
         band = max(grid.band, 3.0 / float(model.sharpness()))
     return OccupancyGrid(grid.sdf, min(band, 0.5))
@@ -314,7 +315,7 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
                 log(f"step {step}: non-finite loss, rolled back to the last good state")
                 continue
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            backward_to_parameters(loss, opt)
             opt.step()
             rays_done += cfg.rays_per_batch
             stats = None

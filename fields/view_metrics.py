@@ -90,8 +90,12 @@ def z_factor(cam) -> np.ndarray:
     return 1.0 / np.sqrt(1.0 + x * x + y * y)
 
 
-def evaluate_views(model: NeuSModel, scene: Scene, views: list[int], max_size: int, progress=None) -> ViewReport:
-    """Render each view at the training size and compare it with its image (and depth map, if any)."""
+def evaluate_views(model: NeuSModel, scene: Scene, views: list[int], max_size: int, progress=None,
+                   n_samples: int = 128) -> ViewReport:
+    """Render each view at the training size and compare it with its image (and depth map, if any).
+
+    128 samples per ray: with 64, a section is long enough that its colour, read at the section's
+    middle, comes from beside the surface (lego's test views: 0.3 dB lower; 256 add 0.04 dB)."""
     import torch
 
     grid = OccupancyGrid.from_sdf(model.sdf.sdf, 64, next(model.parameters()).device)
@@ -101,7 +105,7 @@ def evaluate_views(model: NeuSModel, scene: Scene, views: list[int], max_size: i
         img, cam = scene.image(i, max_size)
         R, t = scene.normalised_pose(i)
         with torch.no_grad():
-            out = render_image(model, cam, R, t, grid=grid)
+            out = render_image(model, cam, R, t, n_samples, grid=grid)
         rgb, depth = out.rgb, out.depth
         target = composite(img, fixed_colour(model.background) or (1.0, 1.0, 1.0))
         report.names.append(scene.views[i].name)

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from fields.encodings.hash_grid import HashGrid
+from fields.encodings.hash_grid import HashGrid, backward_to_parameters
 from fields.errors import FieldsError
 from fields.images import load_image
 from fields.regularisers import eikonal_loss
@@ -141,7 +141,7 @@ def fit_sdf_to_points(sdf: SDFField, points: np.ndarray, steps: int, seed: int =
         f, _, g = sdf.gradient(P, create_graph=True)
         loss = f.abs().mean() + 0.1 * eikonal_loss(sdf, g, 1024, gen)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        backward_to_parameters(loss, opt)
         opt.step()
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fields.encodings.hash_grid import backward_to_parameters
 from fields.level_set import newton_snap, snap_step
 from fields.regularisers import eikonal_loss
 from fields.sdf_field import SDFField
@@ -108,7 +109,7 @@ def bundle_adjust(sdf: SDFField, prob: BAProblem, steps: int, tau: float, huber_
         rep = (huber(err, huber_px) * near[pidx]).sum() / near[pidx].sum().clamp_min(1.0)
         loss = rep + surface_weight * f.abs().mean() + eikonal_weight * eikonal_loss(sdf, g, 512, gen)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        backward_to_parameters(loss, opt)
         opt.step()
     with torch.no_grad():
         R = so3_exp(w * free) @ R0

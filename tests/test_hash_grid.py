@@ -118,3 +118,43 @@ def test_an_empty_batch_gives_an_empty_encoding_and_gradient():
     assert out.shape == (0, 8)
     (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     assert g.shape == (0, 3)
+
+
+def test_parameter_only_backward_skips_unused_gradients_and_matches_the_reference():
+    """An Eikonal loss as training computes it: the kernels leave out the table's gradient while the
+    SDF gradient is taken, and the points' gradient in the backward to the parameters; the
+    parameters' gradients equal those of the reference path, and the points get no .grad."""
+    import pytest
+
+    from fields.encodings import hash_grid_kernels
+    from fields.encodings.hash_grid import backward_to_parameters
+
+    if hash_grid_kernels.load() is None:
+        pytest.skip("no C compiler: the CPU kernels are not built and the reference path is used")
+    torch.manual_seed(1)
+    enc = HashGrid(dim=3, n_levels=6, n_features=2, log2_hashmap_size=10, base_resolution=4, finest_resolution=200)
+    with torch.no_grad():
+        enc.params.uniform_(-1, 1)
+    head = torch.nn.Linear(enc.out_dim, 1)
+    opt = torch.optim.SGD(list(enc.parameters()) + list(head.parameters()), lr=0.0)
+    asked = []
+    real = hash_grid_kernels.will_use
+    hash_grid_kernels.will_use = lambda t, needs: asked.append((tuple(t.shape), real(t, needs))) or asked[-1][1]
+    try:
+        grads = []
+        for kernels in (True, False):
+            enc.use_kernels = kernels
+            torch.manual_seed(2)
+            x = torch.rand(2000, 3).requires_grad_(True)
+            f = head(enc(x))[:, 0]
+            (g,) = torch.autograd.grad(f.sum(), x, create_graph=True)
+            opt.zero_grad(set_to_none=True)
+            backward_to_parameters(((g.norm(dim=-1) - 1.0) ** 2).mean() + f.abs().mean(), opt)
+            assert x.grad is None
+            grads.append([p.grad.clone() for p in (enc.params, head.weight, head.bias)])
+    finally:
+        hash_grid_kernels.will_use = real
+    table = tuple(enc.params.shape)
+    assert (table, False) in asked and ((2000, 3), False) in asked and (table, True) in asked
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-4 * b.abs().max().item())

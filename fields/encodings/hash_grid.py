@@ -143,3 +143,12 @@ class HashGrid(nn.Module):
         """Coarse-to-fine: zero the output of levels >= n."""
         self.level_mask.zero_()
         self.level_mask[: max(1, n)] = 1.0
+
+
+def backward_to_parameters(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+    """loss.backward() into the optimiser's parameters alone.
+
+    A plain backward also fills .grad of every other leaf that requires grad, such as the points an
+    SDF gradient was taken at; the hash-grid kernels then compute those unused gradients too (the
+    costly Hessian term of the double backward among them)."""
+    loss.backward(inputs=[p for g in opt.param_groups for p in g["params"] if p.requires_grad])

@@ -25,7 +25,9 @@ static inline uint32_t corner_index(const uint32_t *c, int dim, uint32_t res, ui
             stride *= res;
         }
     }
-    return idx % size;
+    /* the modulo only where it changes something: a division costs as much as the rest of a corner */
+    if (idx < size) return idx;
+    return (size & (size - 1)) == 0 ? idx & (size - 1) : idx % size;
 }
 
 /* base corner, interpolation fraction and its derivative d frac / d pos for one level */

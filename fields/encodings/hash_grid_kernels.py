@@ -70,6 +70,21 @@ def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
+def will_use(t: torch.Tensor, needs: bool) -> bool:
+    """Whether the running backward pass will use a gradient for t (inside a backward only).
+
+    `needs_input_grad` says only that t requires grad. An SDF gradient (autograd.grad to the points)
+    never reads the table's gradient, and a training backward with `inputs=` the parameters never
+    reads the points'; skipping those halves the kernels' work. Asks the engine through a private
+    hook; if that is gone, every needed gradient is computed."""
+    if not needs:
+        return False
+    try:
+        return bool(torch._C._will_engine_execute_node(torch.autograd.graph.get_gradient_edge(t).node))
+    except (AttributeError, RuntimeError):
+        return True
+
+
 class LevelTables:
     """The per-level constants as contiguous arrays the kernels read."""
 
@@ -105,7 +120,8 @@ class HashGridFunction(torch.autograd.Function):
     def backward(ctx, grad_out):
         x, params = ctx.saved_tensors
         grad_x, grad_p = HashGridBackward.apply(grad_out, x, params, ctx.tables, ctx.mask, ctx.smooth, ctx.reference,
-                                                ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+                                                will_use(x, ctx.needs_input_grad[0]),
+                                                will_use(params, ctx.needs_input_grad[1]))
         return grad_x, grad_p, None, None, None, None
 
 
@@ -130,7 +146,7 @@ class HashGridBackward(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gg_x, gg_p):
         grad_out, x, params = ctx.saved_tensors
-        need_g, need_x, need_p = ctx.needs_input_grad[:3]
+        need_g, need_x, need_p = (will_use(t, n) for t, n in zip((grad_out, x, params), ctx.needs_input_grad[:3]))
         if gg_p is not None and bool(gg_p.any()) or torch.is_grad_enabled():
             return _reference_double_backward(ctx, gg_x, gg_p) + (None,) * 6
         out = [None, None, None]
