@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from fields.adam import Adam
 from fields.encodings.hash_grid import HashGrid, backward_to_parameters
 from fields.errors import FieldsError
 from fields.images import load_image
@@ -136,7 +137,7 @@ def fit_sdf_to_points(sdf: SDFField, points: np.ndarray, steps: int, seed: int =
     from the current surface after the points moved)."""
     gen = torch.Generator().manual_seed(seed)
     P = torch.tensor(points, dtype=torch.float32)
-    opt = torch.optim.Adam(sdf.parameters(), lr=lr)
+    opt = Adam(sdf.parameters(), lr=lr)
     for _ in range(steps):
         f, _, g = sdf.gradient(P, create_graph=True)
         loss = f.abs().mean() + 0.1 * eikonal_loss(sdf, g, 1024, gen)

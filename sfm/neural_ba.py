@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fields.adam import Adam
 from fields.encodings.hash_grid import backward_to_parameters
 from fields.level_set import newton_snap, snap_step
 from fields.regularisers import eikonal_loss
@@ -95,7 +96,7 @@ def bundle_adjust(sdf: SDFField, prob: BAProblem, steps: int, tau: float, huber_
     groups = [{"params": [w, dt], "lr": lr_pose}, {"params": sdf.parameters(), "lr": lr_sdf}]
     if prob.camera is not None:
         groups.append({"params": [log_f], "lr": 2 * lr_pose})
-    opt = torch.optim.Adam(groups)
+    opt = Adam(groups)
     base = [g["lr"] for g in opt.param_groups]
     for step in range(steps):
         for g, lr in zip(opt.param_groups, base):  # decay to 1/20: Adam's steps do not shrink by themselves

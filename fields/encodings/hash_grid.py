@@ -18,6 +18,7 @@ import math
 import torch
 from torch import nn
 
+from fields.adam import Adam
 from fields.encodings import hash_grid_kernels
 from fields.encodings.interpolation import corner_weights
 
@@ -145,7 +146,7 @@ class HashGrid(nn.Module):
         self.level_mask[: max(1, n)] = 1.0
 
 
-def backward_to_parameters(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+def backward_to_parameters(loss: torch.Tensor, opt: "torch.optim.Optimizer | Adam") -> None:
     """loss.backward() into the optimiser's parameters alone.
 
     A plain backward also fills .grad of every other leaf that requires grad, such as the points an
