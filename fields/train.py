@@ -46,7 +46,7 @@ class TrainConfig:
     occupancy_band: float = 2.0  # voxels: samples go where the grid's SDF is this close to zero (or 3 / sharpness)
     max_image_size: int = 200
     hash_levels: int = 8
-    hash_log2_size: int = 16
+    hash_log2_size: int = 18
     hash_finest: int = 256
     coarse_to_fine_steps: int = 100  # one more hash level active every this many steps
     hidden: int = 64
