@@ -86,7 +86,7 @@ def sdf_values(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid | None)
     if grid is None:
         return sdf_field.sdf(x)
     sdf = grid.coarse_sdf(x)
-    idx = torch.nonzero(grid.occupied(x)).squeeze(1)
+    idx = torch.nonzero(grid.near_surface(sdf)).squeeze(1)
     if idx.numel():
         sdf = sdf.index_put((idx,), sdf_field.sdf(x[idx]))
     return sdf
@@ -149,17 +149,18 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     dists = edges[:, 1:] - edges[:, :-1]
     pts = (o[:, None] + d[:, None] * mids[..., None]).reshape(-1, 3)
     keep = widened(section_weights(model, o, d, edges, grid)).reshape(-1) >= min_weight if min_weight > 0 else None
+    coarse = grid.coarse_sdf(pts) if grid is not None else None
     if keep is not None:
         used = torch.nonzero(keep).squeeze(1)
         if band_points > 0:  # a random share of the dropped near-surface samples, for the Eikonal term only
-            band = torch.nonzero(~keep & (grid.occupied(pts) if grid is not None else True)).squeeze(1)
+            band = torch.nonzero(~keep & (grid.near_surface(coarse) if grid is not None else True)).squeeze(1)
             band = band[torch.randperm(band.numel(), device=band.device)[:band_points]]
             used = torch.cat([used, band])
     elif grid is not None:
-        used = torch.nonzero(grid.occupied(pts)).squeeze(1)
+        used = torch.nonzero(grid.near_surface(coarse)).squeeze(1)
     else:
         used = torch.arange(pts.shape[0], device=pts.device)
-    base = grid.coarse_sdf(pts) if grid is not None and keep is None else torch.zeros(pts.shape[0], device=pts.device)
+    base = coarse if grid is not None and keep is None else torch.zeros(pts.shape[0], device=pts.device)
     sdf, grad, feat_used, grad_used = network_at(model.sdf, pts, used, base, create_graph)
     dirs = d[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
     cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)

@@ -55,7 +55,11 @@ class OccupancyGrid:
 
     def occupied(self, x: torch.Tensor) -> torch.Tensor:
         """Whether points fall where the coarse SDF is within the band of the surface."""
-        return self.coarse_sdf(x).abs() < self.band
+        return self.near_surface(self.coarse_sdf(x))
+
+    def near_surface(self, coarse: torch.Tensor) -> torch.Tensor:
+        """Whether coarse SDF values (from coarse_sdf) are within the band (to reuse them as well)."""
+        return coarse.abs() < self.band
 
     def fraction(self) -> float:
         return float(self.occupied_voxels.float().mean())

@@ -30,7 +30,8 @@ from fields.sdf_field import SDFField
 @dataclass
 class TrainConfig:
     steps: int = 1500
-    rays_per_batch: int = 512
+    rays_per_batch: int = 1024
+    foreground_share: float = 0.5  # with masks: this share of each batch is drawn from the object's pixels alone
     n_samples: int = 64
     fine_samples: int = 0  # > 0: the n_samples only locate the surface (SDF alone); this many placed there are rendered
     min_weight: float = 0.0  # > 0: only sections whose weight (SDF alone) reaches this go through the gradient pass
@@ -140,6 +141,25 @@ class RayBank:
 
     def __len__(self) -> int:
         return self.origins.shape[0]
+
+    def foreground(self) -> torch.Tensor | None:
+        """Indices of the pixels on the object (mask > 0.5); None without masks or with no such pixel."""
+        if self.mask is None:
+            return None
+        idx = torch.nonzero(self.mask > 0.5).squeeze(1)
+        return idx if idx.numel() else None
+
+
+def draw_rays(n_all: int, foreground: torch.Tensor | None, n: int, share: float, gen: torch.Generator) -> torch.Tensor:
+    """n pixel indices: round(share * n) drawn among the foreground pixels, the rest among all of them.
+
+    Background rays cost little (their samples skip the network) and, once the background is
+    learned, teach little; a batch then spends most of its rays on the object."""
+    k = 0 if foreground is None else int(round(min(max(share, 0.0), 1.0) * n))
+    idx = torch.randint(0, n_all, (n - k,), generator=gen)
+    if k:
+        idx = torch.cat([idx, foreground[torch.randint(0, foreground.numel(), (k,), generator=gen)]])
+    return idx
 
 
 def ray_bank(scene: Scene, views: list[int], max_image_size: int, background: str = "white") -> RayBank:
@@ -283,6 +303,7 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
         log(f"resuming training at step {start}")
     bank = ray_bank(scene, views, cfg.max_image_size, cfg.background)
     anchors = anchor_points(scene, views).to(device) if cfg.points_weight > 0 else None
+    foreground = bank.foreground() if cfg.foreground_share > 0 else None
     if bank.mask is not None:
         log(f"training with masks ({'mask files' if bank.colour_weight is not None else 'alpha'}), "
             f"background {cfg.background}")
@@ -300,7 +321,7 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
             elapsed = before + time.time() - t0
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * g.get("lr_scale", 1.0) * lr_factor(step, cfg, elapsed)
-            idx = torch.randint(0, len(bank), (cfg.rays_per_batch,), generator=gen)
+            idx = draw_rays(len(bank), foreground, cfg.rays_per_batch, cfg.foreground_share, gen)
             o, d, target = bank.origins[idx].to(device), bank.dirs[idx].to(device), bank.rgb[idx].to(device)
             near, far, _ = sphere_bounds(o, d)
             anneal = min(1.0, step / cfg.cos_anneal_steps) if cfg.cos_anneal_steps > 0 else 1.0

@@ -13,7 +13,8 @@ from PIL import Image
 from fields.regularisers import curvature_loss, eikonal_loss, sparse_points_loss
 from fields.scene import Points
 from fields.sdf_field import SDFField
-from fields.train import TrainConfig, anchor_points, build_model, ray_bank, resolve_background, train_views
+from fields.train import (TrainConfig, anchor_points, build_model, draw_rays, ray_bank, resolve_background,
+                          train_views)
 from sfm.io.transforms_json import read_transforms, write_transforms
 
 VARIANTS = [("hash", "mlp", False), ("triplane", "mlp", False), ("hash", "rbf", False), ("hash", "mlp", True)]
@@ -116,7 +117,24 @@ def test_mask_files_survive_a_round_trip_and_weight_the_colour_loss(tmp_path):
 
 def test_rgb_images_without_masks_have_no_mask(tmp_path):
     scene = _tiny_scene(tmp_path, rgba=False, mask_files=False)
-    assert ray_bank(scene, train_views(scene), 16, "learned").mask is None
+    bank = ray_bank(scene, train_views(scene), 16, "learned")
+    assert bank.mask is None and bank.foreground() is None
+    # without masks a foreground share changes nothing: the same draws as a plain uniform batch
+    drawn = draw_rays(len(bank), bank.foreground(), 64, 0.5, torch.Generator().manual_seed(3))
+    assert torch.equal(drawn, torch.randint(0, len(bank), (64,), generator=torch.Generator().manual_seed(3)))
+
+
+def test_foreground_share_of_a_batch_comes_from_the_object(tmp_path):
+    scene = _tiny_scene(tmp_path, rgba=True, mask_files=False)
+    bank = ray_bank(scene, train_views(scene), 16, "white")
+    fg = bank.foreground()
+    assert fg is not None and torch.all(bank.mask[fg] > 0.5) and fg.numel() == int((bank.mask > 0.5).sum())
+    gen = torch.Generator().manual_seed(0)
+    on_object = torch.stack([bank.mask[draw_rays(len(bank), fg, 200, 0.5, gen)] > 0.5 for _ in range(50)]).float()
+    uniform_share = float((bank.mask > 0.5).float().mean())
+    expected = 0.5 + 0.5 * uniform_share  # half from the object, half uniform
+    assert on_object.mean().item() == pytest.approx(expected, abs=0.02)
+    assert torch.all(bank.mask[draw_rays(len(bank), fg, 100, 1.0, gen)] > 0.5)
 
 
 def test_sparse_points_pull_the_zero_level_set_onto_them():
