@@ -149,7 +149,9 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     dists = edges[:, 1:] - edges[:, :-1]
     pts = (o[:, None] + d[:, None] * mids[..., None]).reshape(-1, 3)
     keep = widened(section_weights(model, o, d, edges, grid)).reshape(-1) >= min_weight if min_weight > 0 else None
-    coarse = grid.coarse_sdf(pts) if grid is not None else None
+    # the samples' coarse SDF, once: the occupancy test and the free-space values (the weight selection needs
+    # it only for its band points)
+    coarse = grid.coarse_sdf(pts) if grid is not None and (keep is None or band_points > 0) else None
     if keep is not None:
         used = torch.nonzero(keep).squeeze(1)
         if band_points > 0:  # a random share of the dropped near-surface samples, for the Eikonal term only
