@@ -14,6 +14,21 @@ from fields.scene import Camera, Points, Scene, View
 from sfm.io.colmap_model import scene_to_reconstruction
 
 
+def one_focal_camera(cam: Camera, camera_id: int) -> pycolmap.Camera | None:
+    """cam with one focal length (SIMPLE_PINHOLE, or RADIAL with its k1, k2), or None when its pixels
+    are not square or it has tangential distortion. Refined apart, PINHOLE's and OPENCV's fx and fy
+    drift on a ring of views at one elevation (a vertical stretch of the scene against fy: the dino
+    ring went from fx = fy = 3310 to fy 3322 and fx 2992 px, 1.8 deg; test)."""
+    K, d = cam.K, cam.dist
+    if K[0, 0] != K[1, 1] or d[2] != 0 or d[3] != 0:
+        return None
+    if d[0] == 0 and d[1] == 0:
+        return pycolmap.Camera(model="SIMPLE_PINHOLE", width=cam.width, height=cam.height,
+                               params=[K[0, 0], K[0, 2], K[1, 2]], camera_id=camera_id)
+    return pycolmap.Camera(model="RADIAL", width=cam.width, height=cam.height,
+                           params=[K[0, 0], K[0, 2], K[1, 2], d[0], d[1]], camera_id=camera_id)
+
+
 def polish(cameras: list[Camera], poses: dict[int, tuple[np.ndarray, np.ndarray]], view_camera: list[int],
            keypoints: list[np.ndarray], xyz: np.ndarray, tracks: list[np.ndarray], refine_focal: bool = True
            ) -> tuple[list[Camera], dict[int, tuple[np.ndarray, np.ndarray]], np.ndarray]:
@@ -26,6 +41,10 @@ def polish(cameras: list[Camera], poses: dict[int, tuple[np.ndarray, np.ndarray]
              for i in range(len(view_camera))]
     scene = Scene(list(cameras), views, Points(xyz, np.zeros((len(xyz), 3), np.uint8), tracks))
     rec, image_id = scene_to_reconstruction(scene)
+    if refine_focal:
+        for ci, cam in enumerate(cameras):
+            if (single := one_focal_camera(cam, ci + 1)) is not None:
+                rec.cameras[ci + 1] = single
     opts = pycolmap.BundleAdjustmentOptions()
     opts.refine_focal_length = refine_focal
     opts.refine_principal_point = False
@@ -40,8 +59,9 @@ def polish(cameras: list[Camera], poses: dict[int, tuple[np.ndarray, np.ndarray]
     pycolmap.create_default_bundle_adjuster(opts, config, rec).solve()
     out_cams = []
     for ci, cam in enumerate(cameras):
-        p = rec.cameras[ci + 1].params
-        out = Camera.from_focal(cam.width, cam.height, float(p[0]), float(p[1]), cam.K[0, 2], cam.K[1, 2])
+        c = rec.cameras[ci + 1]
+        out = Camera.from_focal(cam.width, cam.height, float(c.focal_length_x), float(c.focal_length_y),
+                                cam.K[0, 2], cam.K[1, 2])
         out.dist = cam.dist
         out_cams.append(out)
     out_poses = {}

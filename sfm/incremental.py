@@ -522,8 +522,10 @@ def grow(corr: Correspondences, scene: Scene, feature_dir: Path, work: Path, opt
     t0 = time.time() if t0 is None else t0
     rec, stage = start(corr, scene, work / "database.db", feature_dir, work, opts)
     if stage == "global start" and set(rec.camera_index) <= {rec.camera_index[v] for v in rec.poses}:
-        # GLOMAP's BA refined every camera's focal length over all its views; refining it again here
-        # drifted it on the dino ring (3270 -> 2170 px, 7 deg; RESULTS.md), so it stays
+        # GLOMAP's BA refined every camera's focal length over all its views, so it stays. Refining it
+        # again drifted it on the dino ring (3270 -> 2170 px, 7 deg), through the polish's separate fx
+        # and fy (now one focal length); refined again with one, it is no better (lego-25 0.61 against
+        # 0.55 deg, demo, dino and Herz-Jesu within 0.006 deg; RESULTS.md)
         opts = replace(opts, refine_focal=False)
     first, gauge_view = list(rec.poses)[:2]
     gauge = (gauge_view, int(np.argmax(np.abs(rec.poses[gauge_view][1]))))
