@@ -14,16 +14,7 @@ import numpy as np
 from fields.scene import Points, Scene, View
 from sfm.classical_polish import polish
 from sfm.pose_metrics import PoseReport, compare_poses
-from sfm.triangulation import reprojection_error
-
-
-def triangulate_track(P: list[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The point (3,) seen at pixels x (L, 2) by the 3x4 projections P (L of them), linear least squares."""
-    A = np.concatenate([x[:, :1] * np.stack([p[2] for p in P]) - np.stack([p[0] for p in P]),
-                        x[:, 1:] * np.stack([p[2] for p in P]) - np.stack([p[1] for p in P])])
-    A = A / np.linalg.norm(A, axis=1, keepdims=True).clip(1e-12)
-    X = np.linalg.svd(A)[2][-1]
-    return X[:3] / (X[3] if abs(X[3]) > 1e-12 else 1e-12)
+from sfm.triangulation import reprojection_error, triangulate_track
 
 
 def floor_model(pred: Scene, ref: Scene, max_error_px: float = 4.0) -> Scene:

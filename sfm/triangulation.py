@@ -26,6 +26,15 @@ def triangulate_dlt(P1: np.ndarray, P2: np.ndarray, x1: np.ndarray, x2: np.ndarr
     return X[:, :3] / w
 
 
+def triangulate_track(P: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The point (3,) seen at pixels x (L, 2) by the 3x4 projections P (L of them), linear least squares."""
+    A = np.concatenate([x[:, :1] * np.stack([p[2] for p in P]) - np.stack([p[0] for p in P]),
+                        x[:, 1:] * np.stack([p[2] for p in P]) - np.stack([p[1] for p in P])])
+    A = A / np.linalg.norm(A, axis=1, keepdims=True).clip(1e-12)
+    X = np.linalg.svd(A)[2][-1]
+    return X[:3] / (X[3] if abs(X[3]) > 1e-12 else 1e-12)
+
+
 def reproject(K: np.ndarray, R: np.ndarray, t: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(pixels (N, 2), depths (N,)) of world points in a camera."""
     xc = X @ R.T + t

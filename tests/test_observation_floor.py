@@ -9,7 +9,8 @@ from scipy.spatial.transform import Rotation
 
 from fields.scene import Camera, Points, Scene, View
 from sfm.classical_polish import one_focal_camera, polish
-from sfm.observation_floor import floor_model, observation_floor, triangulate_track
+from sfm.observation_floor import floor_model, observation_floor
+from sfm.triangulation import triangulate_track
 from test_epipolar import ring
 
 
