@@ -13,6 +13,9 @@ global BA). Errors after a Sim(3) alignment of camera centres (sfm/pose_metrics.
 "floor": the median rotation error of the run's own keypoints and tracks bundle adjusted from the
 ground-truth poses with the ground-truth intrinsics (sfm/observation_floor.py): what its observations
 allow; a backend at its floor needs better observations, not a better optimiser, to do better.
+"noise": the same with each observation replaced by its exact projection at the ground truth plus iid
+Gaussian noise as large as the observations' residuals ("sigma", px): a floor far above it comes from
+errors shared by many observations (the camera model, or a ground truth that disagrees with the photos).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from fields.scene import Scene, View
 from sfm.colmap_backend import FrontEndOptions, classical_sfm
 from sfm.incremental import neural_sfm
 from sfm.io import read_middlebury, read_nerf_synthetic, read_strecha, read_transforms
-from sfm.observation_floor import observation_floor
+from sfm.observation_floor import noise_floor, observation_floor
 from sfm.pose_metrics import compare_poses
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +110,8 @@ def main() -> None:
                     wall = time.time() - t0
                     rep = compare_poses(scene, gt).to_dict()
                     rep["floor"] = observation_floor(scene, gt).rotation_error_median_deg
+                    noise, rep["sigma"] = noise_floor(scene, gt)
+                    rep["noise"] = noise.rotation_error_median_deg
                 except Exception as exc:  # a failed backend is a row, not the end of the benchmark
                     wall, rep = time.time() - t0, {"error": f"{type(exc).__name__}: {exc}"}
                 rows.append((name, backend, wall, rep))
@@ -114,15 +119,15 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"SfM against ground truth, torch {torch.__version__}, pycolmap {pycolmap.__version__}, 2 threads")
-    print(f"{'scene':22s} {'backend':13s} {'reg':>7s} {'rot med':>8s} {'floor':>6s} {'rot mean':>9s} {'ctr med %':>10s} "
-          f"{'AUC5':>6s} {'AUC10':>6s} {'AUC20':>6s} {'wall s':>7s}")
+    print(f"{'scene':22s} {'backend':13s} {'reg':>7s} {'rot med':>8s} {'floor':>6s} {'noise':>6s} {'sigma':>5s} "
+          f"{'rot mean':>9s} {'ctr med %':>10s} {'AUC5':>6s} {'AUC10':>6s} {'AUC20':>6s} {'wall s':>7s}")
     for name, backend, wall, r in rows:
         if "error" in r:
             print(f"{name:22s} {backend:13s} failed: {r['error']}")
             continue
         print(f"{name:22s} {backend:13s} {r['registered']:>3d}/{r['total']:<3d} {r['rotation_error_median_deg']:8.3f} "
-              f"{r['floor']:6.3f} {r['rotation_error_mean_deg']:9.3f} {100 * r['center_error_median']:10.3f} {100 * r['auc5']:6.1f} "
-              f"{100 * r['auc10']:6.1f} {100 * r['auc20']:6.1f} {wall:7.0f}")
+              f"{r['floor']:6.3f} {r['noise']:6.3f} {r['sigma']:5.2f} {r['rotation_error_mean_deg']:9.3f} "
+              f"{100 * r['center_error_median']:10.3f} {100 * r['auc5']:6.1f} {100 * r['auc10']:6.1f} {100 * r['auc20']:6.1f} {wall:7.0f}")
 
 
 if __name__ == "__main__":

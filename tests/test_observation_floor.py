@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from fields.scene import Camera, Points, Scene, View
 from sfm.classical_polish import one_focal_camera, polish
-from sfm.observation_floor import floor_model, observation_floor
+from sfm.observation_floor import floor_model, noise_floor, observation_floor
 from sfm.triangulation import triangulate_track
 from test_epipolar import ring
 
@@ -81,3 +81,23 @@ def test_one_focal_camera_keeps_radial_distortion_and_declines_what_it_cannot_ho
     cam.dist = np.array([0.05, 0.0, 0.001, 0.0])
     assert one_focal_camera(cam, 3) is None
     assert one_focal_camera(Camera.from_focal(400, 300, 350.0, 351.0, 200.0, 150.0), 4) is None
+
+
+def test_the_noise_floor_matches_the_observation_floor_when_the_errors_are_independent_noise():
+    model, ref = scenes(noise_px=0.5, pose_error_deg=2.0)
+    floor = observation_floor(model, ref)
+    noise, sigma = noise_floor(model, ref)
+    assert abs(sigma / 0.5 - 1.0) < 0.2
+    assert 0.5 < noise.rotation_error_median_deg / floor.rotation_error_median_deg < 2.0
+
+
+def test_a_reference_that_disagrees_with_the_images_raises_the_observation_floor_not_the_noise_floor():
+    """Keypoints exact for poses 0.3 deg away from the reference's: the observations agree with each
+    other (no noise to average) and the whole floor is the reference's own error."""
+    model, ref = scenes(noise_px=0.0, pose_error_deg=0.3)
+    wrong_ref = Scene(ref.cameras, [View(v.name, None, 0, v.R, v.t) for v in model.views])
+    floor = observation_floor(model, wrong_ref)
+    noise, sigma = noise_floor(model, wrong_ref)
+    assert floor.rotation_error_median_deg > 0.1
+    assert sigma < 0.05
+    assert noise.rotation_error_median_deg < 0.1 * floor.rotation_error_median_deg
