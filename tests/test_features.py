@@ -9,7 +9,7 @@ import pycolmap
 
 from conftest import DEMO
 from fields.scene import Scene, View
-from sfm.colmap_backend import FrontEndOptions, extract_and_match, weak_views
+from sfm.colmap_backend import FrontEndOptions, _extract, _image_names, _rich_peak_threshold, extract_and_match, weak_views
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.io import read_transforms
@@ -58,3 +58,22 @@ def test_a_guessed_focal_length_is_not_given_to_colmap_as_a_prior(tmp_path):
             cams = db.read_all_cameras()
         assert len(cams) == 1 and cams[0].has_prior_focal_length == known
         assert cams[0].params[0] == scene.cameras[0].K[0, 0]
+
+
+def test_the_rich_threshold_search_runs_classic_sift_and_follows_its_keypoint_counts(tmp_path):
+    """The rich front end's peak threshold is searched with classic SIFT (a fraction of the cost),
+    lowered while keypoints are few and lowering adds >= 20 %; the classic detector stands for the
+    rich one because both find about as many keypoints at a threshold."""
+    scene = read_transforms(DEMO / "transforms.json")
+    views = Scene(scene.cameras, [View(v.name, v.path, 0) for v in scene.views[:3]])
+    names = _image_names(views, DEMO / "images")
+    db = tmp_path / "database.db"
+    peak = pycolmap.FeatureExtractionOptions().sift.peak_threshold
+    assert _rich_peak_threshold(views, DEMO / "images", names, db, FrontEndOptions(min_keypoints=1), peak, None) == peak
+    counts = {p: np.median(_extract(views, DEMO / "images", names, db, FrontEndOptions(), False, p))
+              for p in (peak, peak / 3)}
+    expected = peak / 9 if counts[peak / 3] >= 1.2 * counts[peak] else peak / 3
+    many = FrontEndOptions(min_keypoints=10**6)
+    assert _rich_peak_threshold(views, DEMO / "images", names, db, many, peak, None) == expected
+    rich = np.median(_extract(views, DEMO / "images", names, db, FrontEndOptions(), True, peak))
+    assert abs(rich / counts[peak] - 1.0) < 0.3
