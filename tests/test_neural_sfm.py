@@ -44,3 +44,18 @@ def test_neural_sfm_registers_the_demo_with_accurate_poses(tmp_path, start):
     assert all(r["observations"] > 20 for r in doc["per_view"]) and max(errors) < 2.0
     focal = Scene.load(out).cameras[0].K[0, 0]
     assert abs(focal - 428.9) < 5.0  # refined from the 480 px prior to the true 428.9 px
+
+
+def test_the_final_error_target_is_in_pixels_of_the_images_sift_saw():
+    """Photos larger than the front end's max_image_size are shrunk for SIFT; their keypoints' noise,
+    and the final rounds' 1 px target, scale with them."""
+    from fields.scene import Camera, View
+    from sfm.colmap_backend import FrontEndOptions
+    from sfm.incremental import detection_scale
+
+    def scene(w: int, h: int) -> Scene:
+        return Scene([Camera.from_fov(w, h, 1.0)], [View("a", None, 0)])
+
+    assert detection_scale(scene(3072, 2048), FrontEndOptions()) == 3072 / 1600
+    assert detection_scale(scene(2048, 3072), FrontEndOptions(max_image_size=1024)) == 3.0
+    assert detection_scale(scene(400, 300), FrontEndOptions()) == 1.0
