@@ -243,10 +243,9 @@ def classical_sfm(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptio
     return merge_unregistered(scene, scene_from_reconstruction(best, image_dir))
 
 
-def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str, seed: int,
-               retriangulate: bool = True) -> dict[int, pycolmap.Reconstruction]:
-    """pycolmap's incremental or global mapper on a matched database, its models written into a fresh `out`;
-    the global mapper without its last retriangulation when asked (`retriangulate`)."""
+def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str,
+               seed: int) -> dict[int, pycolmap.Reconstruction]:
+    """pycolmap's incremental or global mapper on a matched database, its models written into a fresh `out`."""
     if mapper == "incremental":
         _empty_folder(out)
         pipeline = pycolmap.IncrementalPipelineOptions()
@@ -255,17 +254,16 @@ def run_mapper(database: Path, image_dir: Path, out: Path, mapper: str, seed: in
         pipeline.triangulation.random_seed = seed
         pipeline.ba_refine_principal_point = False
         return pycolmap.incremental_mapping(database, image_dir, out, pipeline)
-    models = _global_mapping(database, image_dir, out, seed, retriangulate)
+    models = _global_mapping(database, image_dir, out, seed)
     if max((m.num_reg_images() for m in models.values()), default=0) < 3 and focal_unknown(database):
         # the guessed focal length was too far off to place views: GLOMAP's step for unknown intrinsics
         # (focal lengths from the pairs' fundamental matrices, the pairs' relative poses again), then retry
         pycolmap.calibrate_view_graph(database)
-        models = _global_mapping(database, image_dir, out, seed, retriangulate)
+        models = _global_mapping(database, image_dir, out, seed)
     return models
 
 
-def _global_mapping(database: Path, image_dir: Path, out: Path, seed: int,
-                    retriangulate: bool = True) -> dict[int, pycolmap.Reconstruction]:
+def _global_mapping(database: Path, image_dir: Path, out: Path, seed: int) -> dict[int, pycolmap.Reconstruction]:
     """GLOMAP on the CPU, seeded, principal point held; `out` emptied first."""
     _empty_folder(out)
     pipeline = pycolmap.GlobalPipelineOptions()
@@ -276,7 +274,6 @@ def _global_mapping(database: Path, image_dir: Path, out: Path, seed: int,
     pipeline.mapper.global_positioning.use_gpu = False
     pipeline.mapper.bundle_adjustment.refine_principal_point = False
     pipeline.mapper.bundle_adjustment.ceres.use_gpu = False
-    pipeline.mapper.skip_retriangulation = not retriangulate
     return pycolmap.global_mapping(database, image_dir, out, pipeline)
 
 

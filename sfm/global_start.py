@@ -35,11 +35,7 @@ def solve_globally(database: Path, image_dir: Path, work: Path, scene: Scene, se
                    min_views: int = 3) -> GlobalSolution | None:
     """GLOMAP's largest model on a matched database (keypoint indices are the database's), or None
     when it places fewer than min_views of the scene's views."""
-    # without GLOMAP's last retriangulation, which merges and completes tracks within 15 px: the neural
-    # stage's points then come from the tracks global positioning used (3+ views, BA-filtered). Over three
-    # seeds: demo 0.034 -> 0.032 deg, dino 0.233 -> 0.205, lego-25 0.558 -> 0.494, Herz-Jesu 0.095 ->
-    # 0.099 (its ground truth disagrees with its photos by ~0.1 deg; RESULTS.md), ~0.5 s sooner
-    models = run_mapper(database, image_dir, work / "global", "global", seed, retriangulate=False)
+    models = run_mapper(database, image_dir, work / "global", "global", seed)
     if not models:
         return None
     model = scene_from_reconstruction(max(models.values(), key=lambda r: r.num_reg_images()), None)
