@@ -37,7 +37,7 @@ from fields.scene import Scene, View
 from sfm.colmap_backend import FrontEndOptions, classical_sfm
 from sfm.incremental import neural_sfm
 from sfm.io import read_middlebury, read_nerf_synthetic, read_strecha, read_transforms
-from sfm.observation_floor import noise_floor, observation_floor
+from sfm.observation_floor import noise_floor
 from sfm.pose_metrics import compare_poses
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,9 +109,9 @@ def main() -> None:
                         scene = classical_sfm(inputs, folder, work / name / backend, front, mapper)
                     wall = time.time() - t0
                     rep = compare_poses(scene, gt).to_dict()
-                    rep["floor"] = observation_floor(scene, gt).rotation_error_median_deg
-                    noise, rep["sigma"] = noise_floor(scene, gt)
-                    rep["noise"] = noise.rotation_error_median_deg
+                    floors = noise_floor(scene, gt)
+                    rep["floor"] = floors.observation.rotation_error_median_deg
+                    rep["noise"], rep["sigma"] = floors.noise.rotation_error_median_deg, floors.sigma
                 except Exception as exc:  # a failed backend is a row, not the end of the benchmark
                     wall, rep = time.time() - t0, {"error": f"{type(exc).__name__}: {exc}"}
                 rows.append((name, backend, wall, rep))

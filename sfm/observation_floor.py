@@ -15,6 +15,8 @@ error (benchmarks/sfm_benchmark.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fields.scene import Points, Scene, View
@@ -51,6 +53,33 @@ def floor_model(pred: Scene, ref: Scene, max_error_px: float = 4.0) -> Scene:
     return Scene(list(ref.cameras), out_views, Points(points, np.zeros((len(points), 3), np.uint8), tracks))
 
 
+def _observed(model: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(view, keypoint, point) index of every track observation of model, in track order."""
+    rows = [np.c_[t, np.full(len(t), p)] for p, t in enumerate(model.points.tracks)]
+    obs = np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 3), np.int64)
+    return obs[:, 0], obs[:, 1], obs[:, 2]
+
+
+def _projections(model: Scene, cams: list, poses: dict[int, tuple[np.ndarray, np.ndarray]],
+                 xyz: np.ndarray) -> np.ndarray:
+    """(M, 2) pixels of every track observation of model's points xyz, seen at poses with cams."""
+    w, _, p = _observed(model)
+    uv = np.zeros((len(w), 2))
+    for v in np.unique(w):
+        sel = w == v
+        uv[sel] = reproject(cams[model.views[v].camera].K, *poses[v], xyz[p[sel]])[0]
+    return uv
+
+
+def _with(model: Scene, values: np.ndarray) -> list[np.ndarray]:
+    """model's keypoints with each track observation's replaced by the matching row of values (M, 2)."""
+    w, k, _ = _observed(model)
+    keypoints = [v.keypoints.copy() for v in model.views]
+    for v in np.unique(w):
+        keypoints[v][k[w == v]] = values[w == v]
+    return keypoints
+
+
 def floor_bundle(model: Scene, keypoints: list[np.ndarray], refine_focal: bool = False) -> tuple[Scene, np.ndarray]:
     """The floor's bundle adjustment of model (a floor_model) with the given keypoints per view, from
     its (reference) poses: the adjusted scene and the residuals (M, 2) of every track observation."""
@@ -58,9 +87,9 @@ def floor_bundle(model: Scene, keypoints: list[np.ndarray], refine_focal: bool =
     cams, out, xyz = polish(model.cameras, poses, [v.camera for v in model.views], keypoints,
                             model.points.xyz, model.points.tracks, refine_focal)
     adjusted = Scene(cams, [View(v.name, None, v.camera, *out[k]) for k, v in enumerate(model.views)])
-    residuals = [reproject(cams[model.views[w].camera].K, *out[w], X[None])[0][0] - keypoints[w][k]
-                 for X, track in zip(xyz, model.points.tracks) for w, k in track]
-    return adjusted, np.array(residuals, float).reshape(-1, 2)
+    w, k, _ = _observed(model)
+    observed = np.array([keypoints[v][i] for v, i in zip(w, k)], float).reshape(-1, 2)
+    return adjusted, _projections(model, cams, out, xyz) - observed
 
 
 def observation_floor(pred: Scene, ref: Scene, refine_focal: bool = False) -> PoseReport:
@@ -71,30 +100,29 @@ def observation_floor(pred: Scene, ref: Scene, refine_focal: bool = False) -> Po
     return compare_poses(adjusted, ref)
 
 
-def noise_floor(pred: Scene, ref: Scene, draws: int = 3, seed: int = 0) -> tuple[PoseReport, float]:
-    """(errors against ref, sigma in px) of the floor's bundle adjustment when each of pred's track
-    observations is replaced by the exact projection of its point at ref's poses plus iid Gaussian
-    noise of sigma per axis; of `draws` noise draws, the one with the median rotation error (one draw
-    varies by a factor of two on lego-25). Sigma is the robust spread (1.4826 MAD) of the observations'
-    residuals at the observation floor, corrected for the unknowns the adjustment fits (on a synthetic
-    ring it reads 0.47 px for noise of 0.5 px: the Cauchy loss narrows the residuals a little more)."""
+@dataclass
+class Floors:
+    observation: PoseReport  # observation_floor's
+    noise: PoseReport  # the noise floor's
+    sigma: float  # px per axis, of the observations' residuals at the observation floor
+
+
+def noise_floor(pred: Scene, ref: Scene, draws: int = 3, seed: int = 0) -> Floors:
+    """The observation floor, and the floor's bundle adjustment when each of pred's track observations
+    is replaced by the exact projection of its point at ref's poses plus iid Gaussian noise of sigma
+    per axis; of `draws` noise draws, the one with the median rotation error (one draw varies by a
+    factor of two on lego-25). Sigma is the robust spread (1.4826 MAD) of the observations' residuals
+    at the observation floor, corrected for the unknowns the adjustment fits (on a synthetic ring it
+    reads 0.47 px for noise of 0.5 px: the Cauchy loss narrows the residuals a little more)."""
     model = floor_model(pred, ref)
-    _, residuals = floor_bundle(model, [v.keypoints for v in model.views])
+    adjusted, residuals = floor_bundle(model, [v.keypoints for v in model.views])
     # the adjustment takes up 3 unknowns per point and 6 per view: the residuals are smaller than the noise
     unknowns = 3 * len(model.points.xyz) + 6 * len(model.views)
     dof = max(residuals.size - unknowns, 1) / max(residuals.size, 1)
     sigma = 1.4826 * float(np.median(np.abs(residuals))) / np.sqrt(dof) if residuals.size else 0.0
-    exact = [v.keypoints.copy() for v in model.views]
-    for X, track in zip(model.points.xyz, model.points.tracks):
-        for w, k in track:
-            v = model.views[w]
-            exact[w][k] = reproject(model.cameras[v.camera].K, v.R, v.t, X[None])[0][0]
+    exact = _projections(model, model.cameras, {k: (v.R, v.t) for k, v in enumerate(model.views)}, model.points.xyz)
     rng = np.random.default_rng(seed)
-    reports = []
-    for _ in range(draws):
-        noisy = [x.copy() for x in exact]
-        for track in model.points.tracks:
-            for w, k in track:
-                noisy[w][k] += rng.normal(0.0, sigma, 2)
-        reports.append(compare_poses(floor_bundle(model, noisy)[0], ref))
-    return sorted(reports, key=lambda r: r.rotation_error_median_deg)[len(reports) // 2], sigma
+    reports = [compare_poses(floor_bundle(model, _with(model, exact + rng.normal(0.0, sigma, exact.shape)))[0], ref)
+               for _ in range(draws)]
+    noise = sorted(reports, key=lambda r: r.rotation_error_median_deg)[len(reports) // 2]
+    return Floors(compare_poses(adjusted, ref), noise, sigma)

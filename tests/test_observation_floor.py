@@ -86,7 +86,9 @@ def test_one_focal_camera_keeps_radial_distortion_and_declines_what_it_cannot_ho
 def test_the_noise_floor_matches_the_observation_floor_when_the_errors_are_independent_noise():
     model, ref = scenes(noise_px=0.5, pose_error_deg=2.0)
     floor = observation_floor(model, ref)
-    noise, sigma = noise_floor(model, ref)
+    floors = noise_floor(model, ref)
+    noise, sigma = floors.noise, floors.sigma
+    assert floors.observation == floor
     assert abs(sigma / 0.5 - 1.0) < 0.2
     assert 0.5 < noise.rotation_error_median_deg / floor.rotation_error_median_deg < 2.0
 
@@ -97,7 +99,8 @@ def test_a_reference_that_disagrees_with_the_images_raises_the_observation_floor
     model, ref = scenes(noise_px=0.0, pose_error_deg=0.3)
     wrong_ref = Scene(ref.cameras, [View(v.name, None, 0, v.R, v.t) for v in model.views])
     floor = observation_floor(model, wrong_ref)
-    noise, sigma = noise_floor(model, wrong_ref)
+    floors = noise_floor(model, wrong_ref)
+    noise, sigma = floors.noise, floors.sigma
     assert floor.rotation_error_median_deg > 0.1
     assert sigma < 0.05
     assert noise.rotation_error_median_deg < 0.1 * floor.rotation_error_median_deg
