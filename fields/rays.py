@@ -1,4 +1,4 @@
-"""Camera rays in the normalised frame and their intersection with the unit sphere."""
+"""Camera rays in the normalised frame and their intersection with the unit sphere or a cube."""
 
 from __future__ import annotations
 
@@ -60,6 +60,16 @@ def sphere_bounds(o: torch.Tensor, d: torch.Tensor, radius: float = 1.0) -> tupl
     near = (-b - root).clamp_min(0.0)
     far = (-b + root).clamp_min(0.0)
     return near, far, hit & (far > near)
+
+
+def box_bounds(o: torch.Tensor, d: torch.Tensor, half: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Near and far distances of each ray inside the cube [-half, half]^3 (slab test), and whether it
+    meets the cube at all."""
+    inv = 1.0 / torch.where(d.abs() < 1e-12, torch.full_like(d, 1e-12), d)
+    t1, t2 = (-half - o) * inv, (half - o) * inv
+    near = torch.minimum(t1, t2).amax(-1).clamp_min(0.0)
+    far = torch.maximum(t1, t2).amin(-1)
+    return near, far.clamp_min(0.0), far > near
 
 
 def sample_pdf(t: torch.Tensor, w: torch.Tensor, n: int, perturb: bool) -> torch.Tensor:

@@ -43,8 +43,7 @@ from sfm.neural_ba import BAProblem, bundle_adjust
 from sfm.pnp import estimate_pose
 from sfm.report import name_list
 from sfm.self_calibration import calibrated_inputs
-from fields.sphere_tracing import sphere_trace
-from sfm.triangulation import pixel_rays, reprojection_error, triangulate_on_sdf
+from sfm.triangulation import reprojection_error, trace_pixels, triangulate_on_sdf
 from sfm.two_view import initial_pair
 
 log = logging.getLogger("fields")
@@ -334,12 +333,9 @@ def surface_correspondences(rec: Reconstruction, v: int) -> tuple[np.ndarray, np
         if m is None:
             continue
         kv, kw = m
-        o, d = pixel_rays(rec.cameras[w].K, *rec.poses[w], rec.corr.keypoints[w][kw])
-        o_t, d_t = torch.from_numpy(o).float(), torch.from_numpy(d).float()
-        hit = sphere_trace(rec.sdf.sdf, o_t, d_t, torch.zeros(len(o)), torch.full((len(o),), 6.0), max_steps=48)
-        ok = hit.hit.numpy()
+        X, ok = trace_pixels(rec.sdf.sdf, rec.cameras[w].K, *rec.poses[w], rec.corr.keypoints[w][kw])
         xs.append(rec.corr.keypoints[v][kv[ok]])
-        Xs.append(hit.points(o_t, d_t).double().numpy()[ok])
+        Xs.append(X[ok])
     return np.concatenate(xs), np.concatenate(Xs)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from fields.level_set import newton_snap
+from fields.rays import box_bounds
 from fields.sphere_tracing import sphere_trace
 
 
@@ -64,18 +65,24 @@ def pixel_rays(K: np.ndarray, R: np.ndarray, t: np.ndarray, x: np.ndarray) -> tu
     return np.broadcast_to(-R.T @ t, d.shape).copy(), d
 
 
+def trace_pixels(sdf, K: np.ndarray, R: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the rays through pixels x (N, 2) first meet the SDF's zero level set inside its cube
+    [-1, 1]^3: (points (N, 3), hit (N,)). Traced from where each ray enters the cube to where it leaves
+    it, so that cameras at any distance (a narrow field of view puts them far out) reach the surface."""
+    o, d = pixel_rays(K, R, t, x)
+    o_t, d_t = torch.from_numpy(o).float(), torch.from_numpy(d).float()
+    near, far, meets = box_bounds(o_t, d_t)
+    res = sphere_trace(sdf, o_t, d_t, near, far, max_steps=48)
+    return res.points(o_t, d_t).double().numpy(), (res.hit & meets).numpy()
+
+
 def triangulate_on_sdf(sdf, K: np.ndarray, pose1: tuple[np.ndarray, np.ndarray], pose2: tuple[np.ndarray, np.ndarray],
-                       x1: np.ndarray, x2: np.ndarray, far: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+                       x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Level-S2fM's triangulation: trace both rays of each match onto the SDF and take the midpoint of
     the two hits; where a ray misses, the DLT point snapped onto the surface by Newton steps.
     Returns (points (N, 3), |sdf| at them)."""
     X = triangulate_dlt(projection(K, *pose1), projection(K, *pose2), x1, x2)
-    hits = []
-    for (R, t), x in ((pose1, x1), (pose2, x2)):
-        o, d = pixel_rays(K, R, t, x)
-        o_t, d_t = torch.from_numpy(o).float(), torch.from_numpy(d).float()
-        res = sphere_trace(sdf, o_t, d_t, torch.zeros(len(x)), torch.full((len(x),), far), max_steps=48)
-        hits.append((res.points(o_t, d_t).double().numpy(), res.hit.numpy()))
+    hits = [trace_pixels(sdf, K, R, t, x) for (R, t), x in ((pose1, x1), (pose2, x2))]
     both = hits[0][1] & hits[1][1]
     mid = 0.5 * (hits[0][0] + hits[1][0])
     snapped, _ = newton_snap(sdf, torch.from_numpy(X).float(), steps=2)

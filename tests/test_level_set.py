@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from fields.level_set import newton_snap
 from fields.sphere_tracing import differentiable_depth, sphere_trace
+from sfm.triangulation import trace_pixels
 
 
 class Sphere(torch.nn.Module):
@@ -99,3 +101,21 @@ def test_newton_steps_converge_on_a_non_distance_level_set_along_the_gradient_li
     snapped, _ = newton_snap(f, x, steps=6)
     assert f(snapped).abs().max() < 1e-10
     assert torch.allclose(torch.nn.functional.normalize(snapped, dim=-1), torch.nn.functional.normalize(x, dim=-1))
+
+
+def test_pixels_of_a_distant_narrow_camera_are_traced_onto_the_surface():
+    """A camera 12 units out with a 5 degree field of view (as on the Middlebury dino, whose cameras sit
+    ~6.4 units from the cube's centre): its rays are traced inside the SDF's cube, wherever it is."""
+    sdf = Sphere()
+    f32 = lambda x: sdf(x.double()).float()  # noqa: E731
+    K = np.array([[4000.0, 0, 160], [0, 4000.0, 120], [0, 0, 1]])
+    R, t = np.eye(3), np.array([0.0, 0.0, 12.0])  # centre at (0, 0, -12), looking along +z
+    x = np.stack(np.meshgrid(np.linspace(0, 320, 17), np.linspace(0, 240, 13)), -1).reshape(-1, 2)
+    X, hit = trace_pixels(f32, K, R, t, x)
+    o = torch.tensor([0.0, 0.0, -12.0], dtype=torch.float64).expand(len(x), 3)
+    d = torch.nn.functional.normalize(torch.tensor(np.c_[(x - [160, 120]) / 4000, np.ones(len(x))]), dim=-1)
+    truth = analytic_depth(o, d, sdf.c, 0.5)
+    clear = (closest_approach(o, d, sdf.c) - 0.5).abs() > 0.01
+    assert np.array_equal(hit[clear.numpy()], ~torch.isnan(truth[clear]).numpy())
+    assert 50 < int(hit.sum()) < len(x)
+    assert np.abs(np.linalg.norm(X[hit] - sdf.c.numpy(), axis=1) - 0.5).max() < 1e-3

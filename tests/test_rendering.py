@@ -8,7 +8,7 @@ from torch import nn
 
 from fields.neus import NeuSModel, Sharpness, alpha_weights, annealed_cos, render_rays, section_alpha
 from fields.occupancy_grid import OccupancyGrid
-from fields.rays import camera_rays, sphere_bounds, undistort_normalised
+from fields.rays import box_bounds, camera_rays, sphere_bounds, undistort_normalised
 from fields.scene import Camera, look_at
 
 
@@ -40,6 +40,16 @@ def test_sphere_bounds_of_a_ray_through_the_centre():
     near, far, hit = sphere_bounds(o, d)
     assert torch.allclose(near[0], torch.tensor(2.0)) and torch.allclose(far[0], torch.tensor(4.0))
     assert hit.tolist() == [True, False]
+
+
+def test_box_bounds_enter_and_leave_the_cube_and_start_at_the_origin_inside_it():
+    o = torch.tensor([[0.0, 0.0, -5.0], [0.0, 2.0, -5.0], [0.0, 0.0, 0.0], [-3.0, -3.0, -3.0]])
+    d = torch.nn.functional.normalize(torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0],
+                                                    [1.0, 1.0, 1.0]]), dim=-1)
+    near, far, hit = box_bounds(o, d)
+    assert hit.tolist() == [True, False, True, True]
+    assert torch.allclose(near[[0, 2, 3]], torch.tensor([4.0, 0.0, 2.0 * 3**0.5]))
+    assert torch.allclose(far[[0, 2, 3]], torch.tensor([6.0, 1.0, 4.0 * 3**0.5]))
 
 
 class AnalyticSphere(nn.Module):
