@@ -280,6 +280,16 @@ def start(corr: Correspondences, scene: Scene, database: Path, feature_dir: Path
     return initialise(corr, scene, opts), "initial pair"
 
 
+def gauge_views(rec: Reconstruction) -> tuple[int, int]:
+    """The two posed views that fix the gauge and are never withdrawn: the one with the most matches
+    to the other posed views and its strongest partner. Not the first by index: GLOMAP's first view
+    on lego-25 (one seed) was r_0, placed 15 deg off with its look-alike partner, and as the gauge it
+    could not be withdrawn."""
+    posed = list(rec.poses)
+    first = max(posed, key=lambda v: sum(rec.corr.num_matches(v, w) for w in posed))
+    return first, max((w for w in posed if w != first), key=lambda w: rec.corr.num_matches(first, w))
+
+
 def focal_now(rec: Reconstruction, opts: NeuralSfMOptions) -> bool:
     """Whether this global bundle adjustment refines the focal lengths."""
     return opts.refine_focal and len(rec.poses) >= opts.refine_focal_from
@@ -385,10 +395,14 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
     return None
 
 
+def votes(rec: Reconstruction, v: int, w: int, opts: NeuralSfMOptions) -> bool:
+    """Whether views v and w share enough good matches for w's pose to vote on v's (and v's on w's)."""
+    return w != v and (m := rec.pair_matches(v, w)) is not None and len(m[0]) >= opts.epipolar_min_matches
+
+
 def voting_neighbours(rec: Reconstruction, v: int, opts: NeuralSfMOptions) -> list[int]:
     """Registered views sharing at least epipolar_min_matches good matches with v."""
-    return [w for w in rec.poses if w != v and (m := rec.pair_matches(v, w)) is not None
-            and len(m[0]) >= opts.epipolar_min_matches]
+    return [w for w in rec.poses if votes(rec, v, w, opts)]
 
 
 def epipolar_support(rec: Reconstruction, v: int, pose: tuple[np.ndarray, np.ndarray],
@@ -417,18 +431,16 @@ def drop_contradicted(rec: Reconstruction, keep: set[int], opts: NeuralSfMOption
     while True:
         score = {}
         for v in rec.poses:
-            votes = [ok for (a, b), ok in agree.items() if v in (a, b)]
-            if v not in keep and votes and 2 * votes.count(False) > len(votes):
-                score[v] = votes.count(False) / len(votes)
+            ballots = [ok for (a, b), ok in agree.items() if v in (a, b)]
+            if v not in keep and ballots and 2 * ballots.count(False) > len(ballots):
+                score[v] = ballots.count(False) / len(ballots)
         if not score:
             break
         v = max(score, key=score.get)
-        del rec.poses[v]
-        rep = rec.reports[v]
-        rep.registered, rep.dropped = False, rep.dropped + 1
-        rep.reason = "its pose contradicted the matches with most registered neighbours (epipolar check)"
+        withdraw_pose(rec, v, "its pose contradicted the matches with most registered neighbours (epipolar check)")
         agree = {p: ok for p, ok in agree.items() if v not in p}
         dropped.append(v)
+    dropped += drop_unsupported(rec, keep, dropped, opts)
     rec.bad_pairs |= {p for p, ok in agree.items() if not ok}
     if dropped:
         seen = np.zeros(len(rec.tracks), np.int64)
@@ -438,6 +450,30 @@ def drop_contradicted(rec: Reconstruction, keep: set[int], opts: NeuralSfMOption
         rec.xyz[seen < 2] = np.nan
         log.debug(f"withdrew views {dropped}; bad pairs {sorted(rec.bad_pairs)}")
     return dropped
+
+
+def withdraw_pose(rec: Reconstruction, v: int, reason: str) -> None:
+    """Take v's pose out of the model (it may be registered again) and say why in its report."""
+    del rec.poses[v]
+    rep = rec.reports[v]
+    rep.registered, rep.dropped, rep.reason = False, rep.dropped + 1, reason
+
+
+def drop_unsupported(rec: Reconstruction, keep: set[int], dropped: list[int], opts: NeuralSfMOptions) -> list[int]:
+    """Withdraw the views whose every voting neighbour was withdrawn, until none is left: a view placed
+    only relative to wrongly placed ones is itself unsupported (lego-25, one seed: GLOMAP put r_0 and
+    r_64, a look-alike pair matched only to each other and weakly to r_60, 15-19 deg off; r_64 was
+    withdrawn, then placed again by PnP on r_0's points). Returns the views withdrawn."""
+    gone, out = set(dropped), []
+    while True:
+        lost = [v for v in rec.poses if v not in keep and not voting_neighbours(rec, v, opts)
+                and any(votes(rec, v, w, opts) for w in gone)]
+        if not lost:
+            return out
+        for v in lost:
+            withdraw_pose(rec, v, "the views it was placed against were withdrawn")
+        gone |= set(lost)
+        out += lost
 
 
 def withdraw(rec: Reconstruction, keep: set[int], opts: NeuralSfMOptions) -> list[int]:
@@ -534,7 +570,7 @@ def grow(corr: Correspondences, scene: Scene, feature_dir: Path, work: Path, opt
         # and fy (now one focal length); refined again with one, it is no better (lego-25 0.61 against
         # 0.55 deg, demo, dino and Herz-Jesu within 0.006 deg; RESULTS.md)
         opts = replace(opts, refine_focal=False)
-    first, gauge_view = list(rec.poses)[:2]
+    first, gauge_view = gauge_views(rec)
     gauge = (gauge_view, int(np.argmax(np.abs(rec.poses[gauge_view][1]))))
     run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=focal_now(rec, opts))
     log.info(f"sfm: {stage}: {name_list([scene.views[v].name for v in rec.poses])} "

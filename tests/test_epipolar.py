@@ -1,6 +1,6 @@
 """Epipolar checks (sfm/epipolar.py) and what the neural SfM does with them: a pose placed through a
-wrong pair is withdrawn once its other neighbours outvote it; a wrong pair between right poses is
-marked bad instead."""
+wrong pair is withdrawn once its other neighbours outvote it, and so is a view placed only against
+withdrawn ones; a wrong pair between right poses is marked bad instead."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from scipy.spatial.transform import Rotation
 from fields.scene import Camera, look_at
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks
-from sfm.incremental import NeuralSfMOptions, Reconstruction, ViewReport, drop_contradicted, make_sdf, track_lookup
+from sfm.incremental import (NeuralSfMOptions, Reconstruction, ViewReport, drop_contradicted, gauge_views, make_sdf,
+                             track_lookup)
 from sfm.triangulation import reproject
 
 
@@ -88,3 +89,22 @@ def test_a_wrong_pair_between_right_poses_becomes_a_bad_pair():
     assert drop_contradicted(rec, {0, 1}, NeuralSfMOptions()) == []
     assert rec.bad_pairs == {(2, 3)}
     assert rec.pair_matches(2, 3) is None and rec.pair_matches(3, 4) is not None
+
+
+def test_a_view_placed_only_against_a_withdrawn_one_is_withdrawn_too_and_never_fixes_the_gauge():
+    """lego-25's look-alike pair: view 0 matches only view 7, and both were placed together, turned
+    away from the rest; 7's other neighbours outvote it, and then 0 has nothing left to stand on."""
+    cam, poses, kps, _ = ring()
+    pairs = {p: m for p, m in neighbour_pairs(len(poses), len(kps[0])).items() if 0 not in p and p != (1, 7)}
+    pairs[(0, 7)] = np.stack([np.arange(len(kps[0]))] * 2, 1)
+    turn = Rotation.from_euler("x", 30, degrees=True).as_matrix()  # the world tilted under views 0 and 7
+    wrong = [(R @ turn.T, t) if v in (0, 7) else (R, t) for v, (R, t) in enumerate(poses)]
+    rec = reconstruction(cam, wrong, kps, pairs)
+    keep = set(gauge_views(rec))
+    assert 0 not in keep and 7 not in keep
+    assert drop_contradicted(rec, keep, NeuralSfMOptions()) == [7, 0]
+    assert "withdrawn" in rec.reports[0].reason and "epipolar" in rec.reports[7].reason
+    assert sorted(rec.poses) == [1, 2, 3, 4, 5, 6]
+    # placed right, both stay
+    rec = reconstruction(cam, poses, kps, pairs)
+    assert drop_contradicted(rec, set(gauge_views(rec)), NeuralSfMOptions()) == [] and len(rec.poses) == 8
