@@ -104,6 +104,9 @@ class Reconstruction:
     reports: dict[int, ViewReport] = field(default_factory=dict)
 
     camera_index: list[int] = field(default_factory=list)  # per view: index into the shared cameras
+    # the gauge: a view whose pose bundle adjustment holds, and one whose largest translation coordinate
+    # it holds (scale); chosen by gauge_views, never withdrawn
+    gauge: tuple[int, int] = (-1, -1)
     bad_pairs: set[tuple[int, int]] = field(default_factory=set)  # verified pairs the poses contradict
 
     def pair_matches(self, v: int, w: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -168,23 +171,23 @@ def observations(rec: Reconstruction, views: list[int]) -> tuple[np.ndarray, np.
     return np.concatenate(vs), np.concatenate(ts), np.concatenate(xs)
 
 
-def run_ba(rec: Reconstruction, views: list[int], fixed: set[int], gauge: tuple[int, int] | None, steps: int,
-           opts: NeuralSfMOptions, refine_focal: bool = False) -> float:
-    """Neural BA over `views` (poses of `fixed` held) and the points they see, with the focal lengths
-    when asked; writes poses, cameras and snapped points back, drops points that reproject badly or
-    left the level set; returns the mean reprojection error."""
+def run_ba(rec: Reconstruction, views: list[int], steps: int, opts: NeuralSfMOptions, refine_focal: bool = False) -> float:
+    """Neural BA over `views` (the gauge held) and the points they see, with the focal lengths when
+    asked; writes poses, cameras and snapped points back, drops points that reproject badly or left
+    the level set; returns the mean reprojection error."""
     obs_v, obs_t, obs_x = observations(rec, views)
     if len(obs_t) == 0:
         return float("nan")
     pts, pidx = np.unique(obs_t, return_inverse=True)
     vidx = {v: k for k, v in enumerate(views)}
+    held, scale_view = rec.gauge
     t_mask = np.ones((len(views), 3))
-    if gauge is not None and gauge[0] in vidx:
-        t_mask[vidx[gauge[0]], gauge[1]] = 0.0
+    if scale_view in vidx:
+        t_mask[vidx[scale_view], int(np.argmax(np.abs(rec.poses[scale_view][1])))] = 0.0
     prob = BAProblem(np.stack([rec.cameras[v].K for v in views]), np.stack([rec.poses[v][0] for v in views]),
                      np.stack([rec.poses[v][1] for v in views]), rec.xyz[pts],
                      np.array([vidx[v] for v in obs_v]), pidx, obs_x,
-                     np.array([v not in fixed for v in views]), t_mask,
+                     np.array([v != held for v in views]), t_mask,
                      np.array([rec.camera_index[v] for v in views]) if refine_focal else None)
     res = bundle_adjust(rec.sdf, prob, steps, opts.tau, seed=opts.seed)
     for k, v in enumerate(views):
@@ -418,11 +421,11 @@ def epipolar_support(rec: Reconstruction, v: int, pose: tuple[np.ndarray, np.nda
     return out
 
 
-def drop_contradicted(rec: Reconstruction, keep: set[int], opts: NeuralSfMOptions) -> list[int]:
+def drop_contradicted(rec: Reconstruction, opts: NeuralSfMOptions) -> list[int]:
     """Withdraw the poses that contradict most of their registered neighbours' matches (a view placed
-    through a wrong pair that later views outvote), worst first; pairs still contradicting two kept
-    poses become bad pairs. Points left with fewer than two registered views lose their position.
-    Returns the withdrawn views (views in `keep`, the gauge pair, stay)."""
+    through a wrong pair that later views outvote), worst first, then the views left standing only on
+    withdrawn ones; pairs still contradicting two kept poses become bad pairs. Points left with fewer
+    than two registered views lose their position. Returns the withdrawn views (the gauge's stay)."""
     agree: dict[tuple[int, int], bool] = {}
     for v in rec.poses:
         for w, f in epipolar_support(rec, v, rec.poses[v], opts).items():
@@ -432,7 +435,7 @@ def drop_contradicted(rec: Reconstruction, keep: set[int], opts: NeuralSfMOption
         score = {}
         for v in rec.poses:
             ballots = [ok for (a, b), ok in agree.items() if v in (a, b)]
-            if v not in keep and ballots and 2 * ballots.count(False) > len(ballots):
+            if v not in rec.gauge and ballots and 2 * ballots.count(False) > len(ballots):
                 score[v] = ballots.count(False) / len(ballots)
         if not score:
             break
@@ -440,7 +443,7 @@ def drop_contradicted(rec: Reconstruction, keep: set[int], opts: NeuralSfMOption
         withdraw_pose(rec, v, "its pose contradicted the matches with most registered neighbours (epipolar check)")
         agree = {p: ok for p, ok in agree.items() if v not in p}
         dropped.append(v)
-    dropped += drop_unsupported(rec, keep, dropped, opts)
+    dropped += drop_unsupported(rec, dropped, opts)
     rec.bad_pairs |= {p for p, ok in agree.items() if not ok}
     if dropped:
         seen = np.zeros(len(rec.tracks), np.int64)
@@ -448,7 +451,7 @@ def drop_contradicted(rec: Reconstruction, keep: set[int], opts: NeuralSfMOption
             tid = rec.track_of[w]
             np.add.at(seen, tid[tid >= 0], 1)
         rec.xyz[seen < 2] = np.nan
-        log.debug(f"withdrew views {dropped}; bad pairs {sorted(rec.bad_pairs)}")
+        log.debug(f"withdrew views {dropped}; bad pairs {sorted(rec.bad_pairs)}; gauge {rec.gauge}")
     return dropped
 
 
@@ -459,14 +462,14 @@ def withdraw_pose(rec: Reconstruction, v: int, reason: str) -> None:
     rep.registered, rep.dropped, rep.reason = False, rep.dropped + 1, reason
 
 
-def drop_unsupported(rec: Reconstruction, keep: set[int], dropped: list[int], opts: NeuralSfMOptions) -> list[int]:
+def drop_unsupported(rec: Reconstruction, dropped: list[int], opts: NeuralSfMOptions) -> list[int]:
     """Withdraw the views whose every voting neighbour was withdrawn, until none is left: a view placed
     only relative to wrongly placed ones is itself unsupported (lego-25, one seed: GLOMAP put r_0 and
     r_64, a look-alike pair matched only to each other and weakly to r_60, 15-19 deg off; r_64 was
     withdrawn, then placed again by PnP on r_0's points). Returns the views withdrawn."""
     gone, out = set(dropped), []
     while True:
-        lost = [v for v in rec.poses if v not in keep and not voting_neighbours(rec, v, opts)
+        lost = [v for v in rec.poses if v not in rec.gauge and not voting_neighbours(rec, v, opts)
                 and any(votes(rec, v, w, opts) for w in gone)]
         if not lost:
             return out
@@ -476,9 +479,9 @@ def drop_unsupported(rec: Reconstruction, keep: set[int], dropped: list[int], op
         out += lost
 
 
-def withdraw(rec: Reconstruction, keep: set[int], opts: NeuralSfMOptions) -> list[int]:
+def withdraw(rec: Reconstruction, opts: NeuralSfMOptions) -> list[int]:
     """drop_contradicted, returning the withdrawn views that may be tried again."""
-    return [w for w in drop_contradicted(rec, keep, opts) if rec.reports[w].dropped <= opts.max_withdrawals]
+    return [w for w in drop_contradicted(rec, opts) if rec.reports[w].dropped <= opts.max_withdrawals]
 
 
 def triangulate_new(rec: Reconstruction, v: int, opts: NeuralSfMOptions) -> int:
@@ -570,44 +573,43 @@ def grow(corr: Correspondences, scene: Scene, feature_dir: Path, work: Path, opt
         # and fy (now one focal length); refined again with one, it is no better (lego-25 0.61 against
         # 0.55 deg, demo, dino and Herz-Jesu within 0.006 deg; RESULTS.md)
         opts = replace(opts, refine_focal=False)
-    first, gauge_view = gauge_views(rec)
-    gauge = (gauge_view, int(np.argmax(np.abs(rec.poses[gauge_view][1]))))
-    run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=focal_now(rec, opts))
+    rec.gauge = gauge_views(rec)
+    run_ba(rec, list(rec.poses), opts.global_steps, opts, refine_focal=focal_now(rec, opts))
     log.info(f"sfm: {stage}: {name_list([scene.views[v].name for v in rec.poses])} "
              f"({int(rec.has_point().sum())} points) in {time.time() - t0:.0f} s")
     emit(stage)
     # a view the global start placed against most of its neighbours' matches is registered again by PnP
-    retry = withdraw(rec, {first, gauge_view}, opts) if stage == "global start" else []
+    retry = withdraw(rec, opts) if stage == "global start" else []
     pending = [v for v in range(len(scene.views)) if v not in rec.poses and v not in retry] + retry
     since_global = 0
     while pending:
         v = register_next(rec, pending, opts)
         if v is None:
-            retry = withdraw(rec, {first, gauge_view}, opts)
+            retry = withdraw(rec, opts)
             if not retry:
                 break
             pending += retry
             continue
         pending.remove(v)
         triangulate_new(rec, v, opts)
-        run_ba(rec, neighbours(rec, v, opts.local_views), {first}, gauge, opts.local_steps, opts)
+        run_ba(rec, neighbours(rec, v, opts.local_views), opts.local_steps, opts)
         emit(f"registered {scene.views[v].name}")
         since_global += 1
         if since_global >= opts.global_every:
-            run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=focal_now(rec, opts))
+            run_ba(rec, list(rec.poses), opts.global_steps, opts, refine_focal=focal_now(rec, opts))
             if opts.classical_polish:
                 polish_and_refit(rec, opts)
-            pending += withdraw(rec, {first, gauge_view}, opts)
+            pending += withdraw(rec, opts)
             emit("global bundle adjustment")
             since_global = 0
         if progress:
             progress(len(rec.poses), len(scene.views))
-    drop_contradicted(rec, {first, gauge_view}, opts)
+    drop_contradicted(rec, opts)
     err = float("nan")
     for _ in range(opts.final_rounds):
         if opts.classical_polish:
             polish_and_refit(rec, opts)
-        err = run_ba(rec, list(rec.poses), {first}, gauge, opts.global_steps, opts, refine_focal=focal_now(rec, opts))
+        err = run_ba(rec, list(rec.poses), opts.global_steps, opts, refine_focal=focal_now(rec, opts))
         emit("final bundle adjustment")
         if err <= opts.target_error_px:
             break

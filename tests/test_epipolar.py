@@ -53,6 +53,7 @@ def reconstruction(cam, poses, kps, pairs) -> Reconstruction:
     rec.xyz = np.zeros((len(tracks), 3))
     rec.poses = {v: p for v, p in enumerate(poses)}
     rec.reports = {v: ViewReport(True) for v in rec.poses}
+    rec.gauge = (0, 1)
     return rec
 
 
@@ -69,14 +70,14 @@ def test_a_pose_contradicting_its_neighbours_is_withdrawn_and_its_points_kept_on
     turn = Rotation.from_euler("y", 40, degrees=True).as_matrix()
     wrong[5] = (turn @ R, turn @ t)
     rec = reconstruction(cam, wrong, kps, pairs)
-    dropped = drop_contradicted(rec, {0, 1}, NeuralSfMOptions())
+    dropped = drop_contradicted(rec, NeuralSfMOptions())
     assert dropped == [5]
     assert 5 not in rec.poses and len(rec.poses) == 7
     assert not rec.reports[5].registered and rec.reports[5].dropped == 1 and "epipolar" in rec.reports[5].reason
     assert rec.bad_pairs == set()
     # with the right pose nothing is withdrawn
     rec = reconstruction(cam, poses, kps, pairs)
-    assert drop_contradicted(rec, {0, 1}, NeuralSfMOptions()) == [] and len(rec.poses) == 8
+    assert drop_contradicted(rec, NeuralSfMOptions()) == [] and len(rec.poses) == 8
 
 
 def test_a_wrong_pair_between_right_poses_becomes_a_bad_pair():
@@ -86,7 +87,7 @@ def test_a_wrong_pair_between_right_poses_becomes_a_bad_pair():
     shuffled[:, 1] = np.random.default_rng(1).permutation(shuffled[:, 1])  # matches of repeated structure
     pairs[(2, 3)] = shuffled
     rec = reconstruction(cam, poses, kps, pairs)
-    assert drop_contradicted(rec, {0, 1}, NeuralSfMOptions()) == []
+    assert drop_contradicted(rec, NeuralSfMOptions()) == []
     assert rec.bad_pairs == {(2, 3)}
     assert rec.pair_matches(2, 3) is None and rec.pair_matches(3, 4) is not None
 
@@ -100,11 +101,12 @@ def test_a_view_placed_only_against_a_withdrawn_one_is_withdrawn_too_and_never_f
     turn = Rotation.from_euler("x", 30, degrees=True).as_matrix()  # the world tilted under views 0 and 7
     wrong = [(R @ turn.T, t) if v in (0, 7) else (R, t) for v, (R, t) in enumerate(poses)]
     rec = reconstruction(cam, wrong, kps, pairs)
-    keep = set(gauge_views(rec))
-    assert 0 not in keep and 7 not in keep
-    assert drop_contradicted(rec, keep, NeuralSfMOptions()) == [7, 0]
+    rec.gauge = gauge_views(rec)
+    assert 0 not in rec.gauge and 7 not in rec.gauge
+    assert drop_contradicted(rec, NeuralSfMOptions()) == [7, 0]
     assert "withdrawn" in rec.reports[0].reason and "epipolar" in rec.reports[7].reason
     assert sorted(rec.poses) == [1, 2, 3, 4, 5, 6]
     # placed right, both stay
     rec = reconstruction(cam, poses, kps, pairs)
-    assert drop_contradicted(rec, set(gauge_views(rec)), NeuralSfMOptions()) == [] and len(rec.poses) == 8
+    rec.gauge = gauge_views(rec)
+    assert drop_contradicted(rec, NeuralSfMOptions()) == [] and len(rec.poses) == 8
