@@ -168,13 +168,18 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from sfm.io import load_scene
-    from sfm.pose_metrics import compare_poses
+    from sfm.io import load_scene, read_transforms
+    from sfm.pose_metrics import ALIGN_TOLERANCE, compare_poses
 
-    pred, ref = load_scene(Path(args.pred)), load_scene(Path(args.ref))
+    ref_path = Path(args.ref)
+    # a NeRF-synthetic split file is that split alone (load_scene reads all three, whose names repeat)
+    split = ref_path.is_file() and ref_path.name.startswith("transforms_") and ref_path.suffix == ".json"
+    pred = load_scene(Path(args.pred))
+    ref = read_transforms(ref_path, split=ref_path.stem[len("transforms_"):]) if split else load_scene(ref_path)
     report = compare_poses(pred, ref)
     d = report.to_dict()
-    print(f"registered        {d['registered']}/{d['total']}")
+    print(f"registered        {d['registered']}/{d['total']}, aligned on {d['aligned']} "
+          f"(centres within {100 * ALIGN_TOLERANCE:.0f} % of the scene scale)")
     print(f"rotation error    median {d['rotation_error_median_deg']:.3f} deg, mean {d['rotation_error_mean_deg']:.3f} deg")
     print(f"centre error      median {100 * d['center_error_median']:.3f} %, mean {100 * d['center_error_mean']:.3f} % of scene scale")
     print(f"relative AUC      @5 {100 * d['auc5']:.1f}  @10 {100 * d['auc10']:.1f}  @20 {100 * d['auc20']:.1f}")

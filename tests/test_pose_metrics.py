@@ -42,6 +42,31 @@ def test_umeyama_recovers_a_known_similarity():
     assert est.scale == pytest.approx(3.0) and np.allclose(est.R, sim.R) and np.allclose(est.t, sim.t)
 
 
+def test_two_misplaced_views_keep_their_errors_and_leave_the_others_exact():
+    """Two views turned 20 deg about the scene's centre (as a look-alike pair placed wrongly): the
+    alignment rests on the other 30, whose errors stay zero; plain least squares would spread the
+    two views' error over all of them."""
+    ref = reference()
+    pred = moved(ref, Similarity(0.5, rot([0, 1, 0], 25), np.array([1.0, 2.0, 3.0])))
+    turn = rot([1, 1, 0], 20)
+    centre = np.mean([v.center for v in pred.views], axis=0)
+    for k in (4, 17):
+        v = pred.views[k]
+        c = centre + turn @ (v.center - centre)
+        v.R = v.R @ turn.T
+        v.t = -v.R @ c
+    r = compare_poses(pred, ref)
+    assert r.aligned == 30 and r.registered == 32
+    assert r.rotation_error_median_deg < 1e-6 and r.center_error_median < 1e-9
+    assert r.rotation_error_mean_deg == pytest.approx(2 * 20.0 / 32, rel=1e-6)
+    c_pred = np.array([v.center for v in pred.views])
+    c_ref = np.array([v.center for v in ref.views])
+    plain = umeyama(c_pred, c_ref)
+    spread = [np.degrees(np.arccos(np.clip((np.trace(v.R @ plain.R.T @ w.R.T) - 1) / 2, -1, 1)))
+              for v, w in zip(pred.views, ref.views)]
+    assert np.median(spread) > 0.1
+
+
 def test_auc_of_known_errors():
     assert pose_auc(np.zeros(10)) == pytest.approx([1.0, 1.0, 1.0])
     assert pose_auc(np.full(10, np.inf)) == pytest.approx([0.0, 0.0, 0.0])
