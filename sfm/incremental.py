@@ -171,7 +171,8 @@ def observations(rec: Reconstruction, views: list[int]) -> tuple[np.ndarray, np.
     return np.concatenate(vs), np.concatenate(ts), np.concatenate(xs)
 
 
-def run_ba(rec: Reconstruction, views: list[int], steps: int, opts: NeuralSfMOptions, refine_focal: bool = False) -> float:
+def run_ba(rec: Reconstruction, views: list[int], steps: int, opts: NeuralSfMOptions,
+           refine_focal: bool = False) -> float:
     """Neural BA over `views` (the gauge held) and the points they see, with the focal lengths when
     asked; writes poses, cameras and snapped points back, drops points that reproject badly or left
     the level set; returns the mean reprojection error."""
