@@ -279,6 +279,10 @@ def _global_mapping(database: Path, image_dir: Path, out: Path, seed: int) -> di
     # back): Herz-Jesu 30 -> 25 s, the demo 10 -> 9 s, errors equal or lower; lego and the dino have
     # fewer tracks than that. 100 was faster still but worse on lego-25 (AUC@5 76.6 -> 70.9; RESULTS.md)
     pipeline.mapper.track_required_tracks_per_view = GLOBAL_TRACKS_PER_VIEW
+    # one thread: with several, its Ceres solves differ in the last bits from run to run (points by
+    # 1e-11 on lego-25), which the neural SfM after it amplifies (lego-25 from photos: median 0.703 or
+    # 0.725 deg); as fast on 2 cores (lego-25 0.82 s, demo 1.38 s either way)
+    pipeline.num_threads = pipeline.mapper.num_threads = 1
     return pycolmap.global_mapping(database, image_dir, out, pipeline)
 
 
