@@ -64,6 +64,13 @@ def lego25(work: Path) -> tuple[Scene, Path]:
     return Scene([cam], [View(Path(v.path).name, v.path, 0, v.R, v.t) for v in keep]), out
 
 
+def bench_setup(prefix: str) -> Path:
+    """Two torch threads (the benchmarks' machine), pycolmap's log quiet; a fresh work folder."""
+    torch.set_num_threads(2)
+    pycolmap.logging.minloglevel = 2
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 def datasets(work: Path, only: set[str]) -> list[tuple[str, Scene, Path]]:
     out = []
     if "demo" in only:
@@ -91,9 +98,7 @@ def main() -> None:
               "pycolmap-rich": FrontEndOptions(features="rich"), "global": FrontEndOptions()}
     if unknown := set(args.backends.split(",")) - set(fronts):
         ap.error(f"unknown backends {sorted(unknown)}; choose from {sorted(fronts)}")
-    torch.set_num_threads(2)
-    pycolmap.logging.minloglevel = 2
-    work = Path(tempfile.mkdtemp(prefix="sfm_bench_"))
+    work = bench_setup("sfm_bench_")
     rows = []
     try:
         for name, gt, folder in datasets(work, set(args.only.split(","))):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -28,7 +27,7 @@ from sfm.colmap_backend import FrontEndOptions, classical_sfm
 from sfm.incremental import NeuralSfMOptions, neural_sfm
 from sfm.io import read_image_folder
 from sfm.pose_metrics import compare_poses
-from sfm_benchmark import datasets
+from sfm_benchmark import bench_setup, datasets
 
 
 def solve(backend: str, folder: Path, work: Path, seed: int):
@@ -50,9 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     if unknown := set(args.backends.split(",")) - {"neural", "colmap"}:
         ap.error(f"unknown backends {sorted(unknown)}; choose from colmap, neural")
-    torch.set_num_threads(2)
-    pycolmap.logging.minloglevel = 2
-    work = Path(tempfile.mkdtemp(prefix="sfm_photos_"))
+    work = bench_setup("sfm_photos_")
     rows = []
     try:
         for name, gt, folder in datasets(work, set(args.only.split(","))):
