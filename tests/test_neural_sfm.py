@@ -12,8 +12,27 @@ from apps.cli import main
 from conftest import DEMO
 from fields.scene import Scene
 from sfm.io import read_transforms
-from sfm.neural_ba import so3_exp
+from sfm.neural_ba import rows, so3_exp
 from sfm.pose_metrics import compare_poses
+
+
+def test_the_bundle_adjustments_gathers_have_a_backward_that_repeats_to_the_last_bit():
+    """Points and poses gathered per observation: on two CPU threads their gradient is the same on every
+    call (plain indexing's was not, and a run's poses differed from the next run's)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        X = torch.randn(6000, 3, generator=gen, requires_grad=True)
+        index = torch.randint(0, 6000, (40000,), generator=gen)
+        w = torch.randn(40000, 3, generator=gen)
+        grads = [torch.autograd.grad((rows(X, index) * w).sum(), X)[0] for _ in range(20)]
+        assert torch.equal(rows(X, index), X[index])
+        assert all(torch.equal(g, grads[0]) for g in grads)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_so3_exp_matches_rodrigues_and_is_smooth_at_zero():
