@@ -168,14 +168,10 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from sfm.io import load_scene, read_transforms
+    from sfm.io import load_scene
     from sfm.pose_metrics import ALIGN_TOLERANCE, compare_poses
 
-    ref_path = Path(args.ref)
-    # a NeRF-synthetic split file is that split alone (load_scene reads all three, whose names repeat)
-    split = ref_path.is_file() and ref_path.name.startswith("transforms_") and ref_path.suffix == ".json"
-    pred = load_scene(Path(args.pred))
-    ref = read_transforms(ref_path, split=ref_path.stem[len("transforms_"):]) if split else load_scene(ref_path)
+    pred, ref = load_scene(Path(args.pred)), load_scene(Path(args.ref), one_split=True)
     report = compare_poses(pred, ref)
     d = report.to_dict()
     print(f"registered        {d['registered']}/{d['total']}, aligned on {d['aligned']} "

@@ -63,8 +63,9 @@ def main() -> None:
                         rep["focal"] = abs(scene.cameras[0].K[0, 0] / f_gt - 1.0)
                     except Exception as exc:  # a failed run is a row, not the end of the benchmark
                         rep = {"error": f"{type(exc).__name__}: {exc}"}
-                    rows.append((name, backend, seed, time.time() - t0, rep))
-                    print(f"done {name} {backend} seed {seed} {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+                    wall = time.time() - t0
+                    rows.append((name, backend, seed, wall, rep))
+                    print(f"done {name} {backend} seed {seed} {wall:.0f} s", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"SfM from photos alone, torch {torch.__version__}, pycolmap {pycolmap.__version__}, 2 threads")

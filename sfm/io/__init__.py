@@ -15,9 +15,11 @@ __all__ = ["load_scene", "read_colmap", "write_colmap", "read_transforms", "writ
            "read_nerf_synthetic", "read_middlebury", "read_strecha", "read_llff", "read_image_folder"]
 
 
-def load_scene(path: Path) -> Scene:
+def load_scene(path: Path, one_split: bool = False) -> Scene:
     """A Scene from a run folder, transforms.json, NeRF-synthetic folder, COLMAP model,
-    Middlebury par file, Strecha folder, LLFF folder or a plain folder of images."""
+    Middlebury par file, Strecha folder, LLFF folder or a plain folder of images. A NeRF-synthetic
+    transforms_<split>.json reads the whole dataset (all splits, for training), or only that split
+    when one_split (a reference for pose errors: the splits' file names repeat)."""
     path = Path(path)
     if not path.exists():
         raise FieldsError(f"{path}: no such file or folder")
@@ -25,6 +27,8 @@ def load_scene(path: Path) -> Scene:
         if path.name.endswith("_par.txt"):
             return read_middlebury(path)
         if path.name.startswith("transforms_") and path.suffix == ".json":
+            if one_split:
+                return read_transforms(path, split=path.stem[len("transforms_"):])
             return read_nerf_synthetic(path.parent)
         if path.suffix == ".json":
             return read_transforms(path)
