@@ -27,15 +27,16 @@ class FrontEndOptions:
     max_num_features: int = 8192
     exhaustive_up_to: int = 60  # more images than this: sequential matching
     seed: int = 0
-    # classic: COLMAP's SIFT and matching. rich: affine-adapted, domain-size-pooled SIFT with guided
-    # matching, which on wide baselines and weak texture (a ring of 16 views, 25 views around an
-    # object) finds several times more correct matches, at several times the cost; while the median
-    # image has fewer than min_keypoints keypoints, SIFT runs again with its peak threshold divided by
-    # 3 (at most twice, and only while that adds >= 20 % keypoints). auto: classic, then rich when
-    # some view has fewer than 2 verified pairs of >= strong_pair matches (for the neural mapper;
-    # pycolmap's mapper takes auto as classic: the rich matches made its poses worse, RESULTS.md).
+    # classic: COLMAP's SIFT and matching, its defaults. rich: affine-adapted, domain-size-pooled SIFT
+    # with guided matching, which on wide baselines and weak texture (a ring of 16 views, 25 views
+    # around an object) finds several times more correct matches, at several times the cost. auto:
+    # classic, then rich when some view has fewer than 2 verified pairs of >= strong_pair matches (for
+    # the neural mapper; pycolmap's mapper takes auto as classic: the rich matches made its poses
+    # worse, RESULTS.md). auto and rich lower SIFT's peak threshold for small or plain images
+    # (peak_threshold): more keypoints, more tracks, lower pose error (demo 0.034 -> 0.025 deg).
     features: str = "auto"
-    min_keypoints: int = 1500
+    min_keypoints: int = 1500  # 0: COLMAP's peak threshold always
+    peak_sample: int = 8  # images the peak-threshold search extracts, spread through the set
     strong_pair: int = 30
 
 
@@ -88,16 +89,17 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
         raise FieldsError(f"sfm features must be auto, classic or rich, not {opts.features!r}")
     names = _image_names(scene, image_dir)
     image_dir = upright_images(names, image_dir, database.parent)
-    peak = pycolmap.FeatureExtractionOptions().sift.peak_threshold
-    counts = None
+    peak, extracted = pycolmap.FeatureExtractionOptions().sift.peak_threshold, False
+    if opts.features != "classic":
+        peak, extracted = peak_threshold(scene, image_dir, names, database, opts, peak)
     if opts.features != "rich":
-        counts = _extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak)
+        if not extracted:
+            _extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak)
         _match(scene, database, opts, rich=False)
         if opts.features == "classic" or not weak_views(database, opts.strong_pair):
             return Features(image_dir, False)
         log.info("sfm: few verified matches for some views; extracting and matching again with affine, "
                  "domain-size-pooled SIFT and guided matching")
-    peak = _rich_peak_threshold(scene, image_dir, names, database, opts, peak, counts)
     _extract(scene, image_dir, names, database, opts, rich=True, peak_threshold=peak)
     _match(scene, database, opts, rich=True)
     return Features(image_dir, True)
@@ -113,21 +115,31 @@ def match_again(scene: Scene, database: Path, opts: FrontEndOptions, features: F
     _match(scene, database, opts, features.rich)
 
 
-def _rich_peak_threshold(scene: Scene, image_dir: Path, names: list[str], database: Path, opts: FrontEndOptions,
-                         peak: float, counts: np.ndarray | None) -> float:
-    """The SIFT peak threshold for the rich extraction: `peak`, divided by 3 while the median image has
+def peak_sample(names: list[str], size: int) -> list[str]:
+    """At most `size` of the names, evenly spread through them (all of them when they are few)."""
+    if len(names) <= size:
+        return list(names)
+    return [names[i] for i in np.linspace(0, len(names) - 1, size).round().astype(int)]
+
+
+def peak_threshold(scene: Scene, image_dir: Path, names: list[str], database: Path, opts: FrontEndOptions,
+                   peak: float) -> tuple[float, bool]:
+    """SIFT's peak threshold for small or plain images: `peak`, divided by 3 while the median image has
     fewer than min_keypoints keypoints, and by 3 again unless the first division reached min_keypoints
-    or added < 20 % of them. The search runs classic SIFT (`counts`: its keypoints per image at `peak`,
-    when already extracted), which detects the keypoints the rich one does at a fraction of its cost
-    (dino: 1.4 s a pass against 1.9, 3.7 and 8.3 s); only the chosen threshold is extracted rich."""
-    if counts is None:
-        counts = _extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak)
-    if np.median(counts) >= opts.min_keypoints:
-        return peak
-    lower = np.median(_extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak / 3.0))
-    if lower >= opts.min_keypoints or lower < 1.2 * np.median(counts):
-        return peak / 3.0
-    return peak / 9.0
+    or added < 20 % of them. Counted with classic SIFT (which finds about as many keypoints as the
+    rich one at a fraction of its cost) on peak_sample images spread through the set. Also whether
+    `database` now holds classic SIFT of every image at that threshold (a sample of all of them)."""
+    if opts.min_keypoints <= 0:
+        return peak, False
+    sample = peak_sample(names, opts.peak_sample)
+    whole = len(sample) == len(names)
+    counts = np.median(_extract(scene, image_dir, sample, database, opts, rich=False, peak_threshold=peak))
+    if counts >= opts.min_keypoints:
+        return peak, whole
+    lower = np.median(_extract(scene, image_dir, sample, database, opts, rich=False, peak_threshold=peak / 3.0))
+    if lower >= opts.min_keypoints or lower < 1.2 * counts:
+        return peak / 3.0, whole
+    return peak / 9.0, False
 
 
 def _extract(scene: Scene, image_dir: Path, names: list[str], database: Path, opts: FrontEndOptions,

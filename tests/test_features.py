@@ -9,7 +9,8 @@ import pycolmap
 
 from conftest import DEMO
 from fields.scene import Scene, View
-from sfm.colmap_backend import FrontEndOptions, _extract, _image_names, _rich_peak_threshold, extract_and_match, weak_views
+from sfm.colmap_backend import (FrontEndOptions, _extract, _image_names, extract_and_match, peak_sample, peak_threshold,
+                                weak_views)
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.io import read_transforms
@@ -60,20 +61,25 @@ def test_a_guessed_focal_length_is_not_given_to_colmap_as_a_prior(tmp_path):
         assert cams[0].params[0] == scene.cameras[0].K[0, 0]
 
 
-def test_the_rich_threshold_search_runs_classic_sift_and_follows_its_keypoint_counts(tmp_path):
-    """The rich front end's peak threshold is searched with classic SIFT (a fraction of the cost),
-    lowered while keypoints are few and lowering adds >= 20 %; the classic detector stands for the
-    rich one because both find about as many keypoints at a threshold."""
+def test_the_peak_threshold_search_runs_classic_sift_on_a_sample_and_follows_its_keypoint_counts(tmp_path):
+    """The peak threshold is searched with classic SIFT (a fraction of the rich one's cost) on a few
+    images spread through the set, lowered while keypoints are few and lowering adds >= 20 %; the
+    classic detector stands for the rich one because both find about as many keypoints at a threshold."""
     scene = read_transforms(DEMO / "transforms.json")
-    views = Scene(scene.cameras, [View(v.name, v.path, 0) for v in scene.views[:3]])
-    names = _image_names(views, DEMO / "images")
+    names = _image_names(scene, DEMO / "images")
+    assert peak_sample(names, 4) == [names[0], names[10], names[21], names[31]]
+    assert peak_sample(names[:3], 4) == names[:3]
+    sample = peak_sample(names, 3)
+    views = Scene(scene.cameras, [View(n, DEMO / "images" / n, 0) for n in sample])
     db = tmp_path / "database.db"
     peak = pycolmap.FeatureExtractionOptions().sift.peak_threshold
-    assert _rich_peak_threshold(views, DEMO / "images", names, db, FrontEndOptions(min_keypoints=1), peak, None) == peak
-    counts = {p: np.median(_extract(views, DEMO / "images", names, db, FrontEndOptions(), False, p))
-              for p in (peak, peak / 3)}
+    opts = FrontEndOptions(peak_sample=3)
+    assert peak_threshold(scene, DEMO / "images", names, db, replace(opts, min_keypoints=0), peak) == (peak, False)
+    assert not db.exists()  # nothing extracted
+    assert peak_threshold(scene, DEMO / "images", names, db, replace(opts, min_keypoints=1), peak) == (peak, False)
+    assert peak_threshold(views, DEMO / "images", sample, db, replace(opts, min_keypoints=1), peak) == (peak, True)
+    counts = {p: np.median(_extract(views, DEMO / "images", sample, db, opts, False, p)) for p in (peak, peak / 3)}
     expected = peak / 9 if counts[peak / 3] >= 1.2 * counts[peak] else peak / 3
-    many = FrontEndOptions(min_keypoints=10**6)
-    assert _rich_peak_threshold(views, DEMO / "images", names, db, many, peak, None) == expected
-    rich = np.median(_extract(views, DEMO / "images", names, db, FrontEndOptions(), True, peak))
+    assert peak_threshold(scene, DEMO / "images", names, db, replace(opts, min_keypoints=10**6), peak)[0] == expected
+    rich = np.median(_extract(views, DEMO / "images", sample, db, opts, True, peak))
     assert abs(rich / counts[peak] - 1.0) < 0.3
