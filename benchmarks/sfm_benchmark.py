@@ -1,7 +1,7 @@
 """SfM against ground truth: the neural backend (Level-S2fM) and pycolmap's incremental and global mappers
 side by side, in the same run, on the same matches settings and the same intrinsics prior.
 
-Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25] [--backends ...]
+Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25] [--backends ...] [--seeds 0,1,2]
 Front end (sfm/colmap_backend.py FrontEndOptions): "neural" uses features="auto" (COLMAP's SIFT and
 matching, then affine + domain-size-pooled SIFT with guided matching and a lower peak threshold when some
 view has fewer than 2 verified pairs of 30 matches); "pycolmap" is pycolmap end to end with COLMAP's
@@ -9,7 +9,7 @@ defaults (what a COLMAP user gets, and `--backend colmap`); "pycolmap-rich" is i
 front end; "global" is pycolmap's global mapper (GLOMAP, `--backend global`) on the "auto" front end.
 Intrinsics: both backends get one shared pinhole camera whose prior is the ground-truth K of the
 first view, and both refine its focal length (pycolmap: SIMPLE_RADIAL prior, its BA; neural: its
-global BA). Errors after a robust Sim(3) alignment of camera centres (sfm/pose_metrics.py; "algn": the
+global BA). "seed": the front end's verification and the mapper's RANSAC seed. Errors after a robust Sim(3) alignment of camera centres (sfm/pose_metrics.py; "algn": the
 views it rests on). 2 threads.
 "floor": the median rotation error of the run's own keypoints and tracks bundle adjusted from the
 ground-truth poses with the ground-truth intrinsics (sfm/observation_floor.py): what its observations
@@ -26,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from PIL import Image
 from fields.images import composite, load_image
 from fields.scene import Scene, View
 from sfm.colmap_backend import FrontEndOptions, classical_sfm
-from sfm.incremental import neural_sfm
+from sfm.incremental import NeuralSfMOptions, neural_sfm
 from sfm.io import read_middlebury, read_nerf_synthetic, read_strecha, read_transforms
 from sfm.observation_floor import noise_floor
 from sfm.pose_metrics import compare_poses
@@ -88,12 +89,33 @@ def datasets(work: Path, only: set[str]) -> list[tuple[str, Scene, Path]]:
     return out
 
 
+def run_backend(backend: str, front: FrontEndOptions, gt: Scene, folder: Path, work: Path) -> tuple[float, dict]:
+    """One backend on one set with the ground-truth K: (wall seconds, pose report with the floors), or
+    the error it failed with."""
+    inputs = unposed(gt, folder)
+    t0 = time.time()
+    try:
+        if backend == "neural":
+            scene, _ = neural_sfm(inputs, folder, work, front, NeuralSfMOptions(seed=front.seed))
+        else:
+            scene = classical_sfm(inputs, folder, work, front, "global" if backend == "global" else "incremental")
+        wall = time.time() - t0
+        rep = compare_poses(scene, gt).to_dict()
+        floors = noise_floor(scene, gt)
+        rep["floor"] = floors.observation.rotation_error_median_deg
+        rep["noise"], rep["sigma"] = floors.noise.rotation_error_median_deg, floors.sigma
+    except Exception as exc:  # a failed backend is a row, not the end of the benchmark
+        wall, rep = time.time() - t0, {"error": f"{type(exc).__name__}: {exc}"}
+    return wall, rep
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="demo,dino,herzjesu,lego25")
     ap.add_argument("--backends", default="neural,pycolmap,global",
                     help="pycolmap-rich: pycolmap's incremental mapper on the rich front end instead of COLMAP's "
                          "defaults; global: pycolmap's global mapper (GLOMAP) on the auto front end")
+    ap.add_argument("--seeds", default="0,1,2", help="verification and mapper seeds, one row each")
     args = ap.parse_args()
     fronts = {"neural": FrontEndOptions(), "pycolmap": FrontEndOptions(features="classic"),
               "pycolmap-rich": FrontEndOptions(features="rich"), "global": FrontEndOptions()}
@@ -104,34 +126,20 @@ def main() -> None:
     try:
         for name, gt, folder in datasets(work, set(args.only.split(","))):
             for backend in args.backends.split(","):
-                inputs = unposed(gt, folder)
-                t0 = time.time()
-                front = fronts[backend]
-                try:
-                    if backend == "neural":
-                        scene, _ = neural_sfm(inputs, folder, work / name / backend, front)
-                    else:
-                        mapper = "global" if backend == "global" else "incremental"
-                        scene = classical_sfm(inputs, folder, work / name / backend, front, mapper)
-                    wall = time.time() - t0
-                    rep = compare_poses(scene, gt).to_dict()
-                    floors = noise_floor(scene, gt)
-                    rep["floor"] = floors.observation.rotation_error_median_deg
-                    rep["noise"], rep["sigma"] = floors.noise.rotation_error_median_deg, floors.sigma
-                except Exception as exc:  # a failed backend is a row, not the end of the benchmark
-                    wall, rep = time.time() - t0, {"error": f"{type(exc).__name__}: {exc}"}
-                rows.append((name, backend, wall, rep))
-                print(f"done {name} {backend} {wall:.0f} s", file=sys.stderr, flush=True)
+                for seed in (int(x) for x in args.seeds.split(",")):
+                    rows.append((name, backend, seed, *run_backend(backend, replace(fronts[backend], seed=seed),
+                                                                   gt, folder, work / name / f"{backend}{seed}")))
+                    print(f"done {name} {backend} seed {seed} {rows[-1][3]:.0f} s", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"SfM against ground truth, torch {torch.__version__}, pycolmap {pycolmap.__version__}, 2 threads")
-    print(f"{'scene':22s} {'backend':13s} {'reg':>7s} {'algn':>4s} {'rot med':>8s} {'floor':>6s} {'noise':>6s} {'sigma':>5s} "
+    print(f"{'scene':22s} {'backend':13s} {'seed':>4s} {'reg':>7s} {'algn':>4s} {'rot med':>8s} {'floor':>6s} {'noise':>6s} {'sigma':>5s} "
           f"{'rot mean':>9s} {'ctr med %':>10s} {'AUC5':>6s} {'AUC10':>6s} {'AUC20':>6s} {'wall s':>7s}")
-    for name, backend, wall, r in rows:
+    for name, backend, seed, wall, r in rows:
         if "error" in r:
-            print(f"{name:22s} {backend:13s} failed: {r['error']}")
+            print(f"{name:22s} {backend:13s} {seed:>4d} failed: {r['error']}")
             continue
-        print(f"{name:22s} {backend:13s} {r['registered']:>3d}/{r['total']:<3d} {r['aligned']:>4d} "
+        print(f"{name:22s} {backend:13s} {seed:>4d} {r['registered']:>3d}/{r['total']:<3d} {r['aligned']:>4d} "
               f"{r['rotation_error_median_deg']:8.3f} "
               f"{r['floor']:6.3f} {r['noise']:6.3f} {r['sigma']:5.2f} {r['rotation_error_mean_deg']:9.3f} "
               f"{100 * r['center_error_median']:10.3f} {100 * r['auc5']:6.1f} {100 * r['auc10']:6.1f} {100 * r['auc20']:6.1f} {wall:7.0f}")

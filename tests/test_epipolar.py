@@ -110,3 +110,31 @@ def test_a_view_placed_only_against_a_withdrawn_one_is_withdrawn_too_and_never_f
     rec = reconstruction(cam, poses, kps, pairs)
     rec.gauge = gauge_views(rec)
     assert drop_contradicted(rec, NeuralSfMOptions()) == [] and len(rec.poses) == 8
+
+
+def test_neighbours_vote_with_the_weight_of_their_matches():
+    """lego-25's r_72 (one seed): placed agreeing with two look-alike pairs of few matches and against
+    two right pairs of many, a tie by count. Weighed by matches, the right pairs win: the wrong pose is
+    withdrawn and the right one stays."""
+    cam, poses, kps, X = ring()
+    turn = Rotation.from_euler("y", 40, degrees=True).as_matrix()
+    R, t = poses[5]
+    wrong = (turn @ R, turn @ t)
+    look_alike = np.arange(40)  # the points view 5's look-alike matches see where the wrong pose puts them
+    kps = list(kps)
+    kps[5] = kps[5].copy()
+    kps[5][look_alike] = reproject(cam.K, *wrong, X[look_alike])[0]
+    pairs = {p: m for p, m in neighbour_pairs(len(poses), len(X)).items() if 5 not in p}
+    rest = np.arange(40, len(X))
+    for p in ((4, 5), (5, 6)):
+        pairs[p] = np.stack([rest] * 2, 1)
+    for p in ((3, 5), (5, 7)):
+        pairs[p] = np.stack([look_alike] * 2, 1)
+    placed = list(poses)
+    placed[5] = wrong
+    rec = reconstruction(cam, placed, kps, pairs)
+    assert drop_contradicted(rec, NeuralSfMOptions()) == [5]
+    assert rec.bad_pairs == set()
+    rec = reconstruction(cam, poses, kps, pairs)
+    assert drop_contradicted(rec, NeuralSfMOptions()) == []
+    assert rec.bad_pairs == {(3, 5), (5, 7)}
