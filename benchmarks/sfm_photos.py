@@ -23,11 +23,12 @@ from pathlib import Path
 import pycolmap
 import torch
 
+from fields.scene import Scene
 from sfm.colmap_backend import FrontEndOptions, classical_sfm
 from sfm.incremental import NeuralSfMOptions, neural_sfm
 from sfm.io import read_image_folder
 from sfm.pose_metrics import compare_poses
-from sfm_benchmark import bench_setup, datasets
+from sfm_benchmark import bench_setup, datasets, isolated
 
 
 def solve(backend: str, folder: Path, work: Path, seed: int):
@@ -39,6 +40,18 @@ def solve(backend: str, folder: Path, work: Path, seed: int):
     if backend == "neural":
         return neural_sfm(inputs, folder, work, front, NeuralSfMOptions(seed=seed))[0]
     return classical_sfm(inputs, folder, work, front, "incremental")
+
+
+def solve_row(backend: str, folder: Path, work: Path, seed: int, gt: Scene) -> tuple[float, dict]:
+    """(wall seconds, pose report with the focal length's error) of one run, or the error it failed with."""
+    t0 = time.time()
+    try:
+        scene = solve(backend, folder, work, seed)
+        rep = compare_poses(scene, gt).to_dict()
+        rep["focal"] = abs(scene.cameras[0].K[0, 0] / gt.cameras[gt.views[0].camera].K[0, 0] - 1.0)
+    except Exception as exc:  # a failed run is a row, not the end of the benchmark
+        rep = {"error": f"{type(exc).__name__}: {exc}"}
+    return time.time() - t0, rep
 
 
 def main() -> None:
@@ -53,17 +66,9 @@ def main() -> None:
     rows = []
     try:
         for name, gt, folder in datasets(work, set(args.only.split(","))):
-            f_gt = gt.cameras[gt.views[0].camera].K[0, 0]
             for backend in args.backends.split(","):
                 for seed in (int(s) for s in args.seeds.split(",")):
-                    t0 = time.time()
-                    try:
-                        scene = solve(backend, folder, work / name / f"{backend}{seed}", seed)
-                        rep = compare_poses(scene, gt).to_dict()
-                        rep["focal"] = abs(scene.cameras[0].K[0, 0] / f_gt - 1.0)
-                    except Exception as exc:  # a failed run is a row, not the end of the benchmark
-                        rep = {"error": f"{type(exc).__name__}: {exc}"}
-                    wall = time.time() - t0
+                    wall, rep = isolated(solve_row, backend, folder, work / name / f"{backend}{seed}", seed, gt)
                     rows.append((name, backend, seed, wall, rep))
                     print(f"done {name} {backend} seed {seed} {wall:.0f} s", file=sys.stderr, flush=True)
     finally:
