@@ -33,7 +33,7 @@ class FrontEndOptions:
     # classic, then rich when some view has fewer than 2 verified pairs of >= strong_pair matches (for
     # the neural mapper; pycolmap's mapper takes auto as classic: the rich matches made its poses
     # worse, RESULTS.md). auto and rich lower SIFT's peak threshold for small or plain images
-    # (peak_threshold): more keypoints, more tracks, lower pose error (demo 0.034 -> 0.025 deg).
+    # (peak_threshold): more keypoints, more tracks, lower pose error (demo 0.034 -> 0.027 deg).
     features: str = "auto"
     min_keypoints: int = 1500  # 0: COLMAP's peak threshold always
     peak_sample: int = 8  # images the peak-threshold search extracts, spread through the set
@@ -128,7 +128,8 @@ def peak_threshold(scene: Scene, image_dir: Path, names: list[str], database: Pa
     fewer than min_keypoints keypoints, and by 3 again unless the first division reached min_keypoints
     or added < 20 % of them. Counted with classic SIFT (which finds about as many keypoints as the
     rich one at a fraction of its cost) on peak_sample images spread through the set. Also whether
-    `database` now holds classic SIFT of every image at that threshold (a sample of all of them)."""
+    `database` now holds classic SIFT of every image at that threshold (when the sample was every
+    image, the count is the extraction)."""
     if opts.min_keypoints <= 0:
         return peak, False
     sample = peak_sample(names, opts.peak_sample)

@@ -359,9 +359,9 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
     PnP uses the tracks' points near the zero level set, or, when those are too few, points on the
     SDF's surface found by tracing the matched keypoints' rays from registered neighbours. The pose
     must agree with the epipolar geometry of most matched registered neighbours, each weighing as many
-    as its matches (as in drop_contradicted); views that only one
-    registered neighbour can vote on wait until no view with more voters registers (a wrong pair,
-    e.g. from symmetric structure, is then outvoted instead of placing the view).
+    as its matches (as in drop_contradicted); views that only one registered neighbour can vote on wait
+    until no view with more voters registers (a wrong pair, e.g. from symmetric structure, is then
+    outvoted instead of placing the view).
     """
     near = near_level_set(rec, opts.tau)
     voters = {v: len(voting_neighbours(rec, v, opts)) for v in candidates}
