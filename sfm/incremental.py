@@ -40,7 +40,7 @@ from sfm.features import Correspondences, build_tracks, match_views, read_databa
 from sfm.global_start import GlobalSolution, solve_globally
 from sfm.io.colmap_model import nearest_rotation
 from sfm.neural_ba import BAProblem, bundle_adjust
-from sfm.pnp import estimate_pose
+from sfm.pnp import PnPResult, estimate_pose
 from sfm.report import name_list
 from sfm.self_calibration import calibrated_inputs
 from sfm.triangulation import reprojection_error, trace_pixels, triangulate_on_sdf
@@ -336,37 +336,67 @@ def near_level_set(rec: Reconstruction, tau: float) -> np.ndarray:
     return near
 
 
+def traced_from(rec: Reconstruction, v: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """2D-3D correspondences for view v from registered view w: each match of v with w whose ray from
+    w hits the SDF's surface gives that hit as the 3-D point."""
+    m = rec.pair_matches(v, w)
+    if m is None:
+        return np.zeros((0, 2)), np.zeros((0, 3))
+    kv, kw = m
+    X, ok = trace_pixels(rec.sdf.sdf, rec.cameras[w].K, *rec.poses[w], rec.corr.keypoints[w][kw])
+    return rec.corr.keypoints[v][kv[ok]], X[ok]
+
+
 def surface_correspondences(rec: Reconstruction, v: int) -> tuple[np.ndarray, np.ndarray]:
-    """2D-3D correspondences for view v through the SDF: each match of v with a registered view w
-    whose ray from w hits the surface gives that hit as the 3-D point. On sparse match graphs (a
-    ring of views, two-view tracks) this is where the next view finds its points: they are not
-    triangulated yet, but the surface fitted to the neighbours' points already holds them."""
-    xs, Xs = [np.zeros((0, 2))], [np.zeros((0, 3))]
-    for w in rec.poses:
-        m = rec.pair_matches(v, w)
-        if m is None:
-            continue
-        kv, kw = m
-        X, ok = trace_pixels(rec.sdf.sdf, rec.cameras[w].K, *rec.poses[w], rec.corr.keypoints[w][kw])
-        xs.append(rec.corr.keypoints[v][kv[ok]])
-        Xs.append(X[ok])
-    return np.concatenate(xs), np.concatenate(Xs)
+    """2D-3D correspondences for view v through the SDF, from every registered view (traced_from). On
+    sparse match graphs (a ring of views, two-view tracks) this is where the next view finds its
+    points: they are not triangulated yet, but the surface fitted to the neighbours' points already
+    holds them."""
+    found = [traced_from(rec, v, w) for w in rec.poses]
+    return (np.concatenate([np.zeros((0, 2))] + [x for x, _ in found]),
+            np.concatenate([np.zeros((0, 3))] + [X for _, X in found]))
+
+
+def checked_pose(rec: Reconstruction, v: int, x: np.ndarray, X: np.ndarray, source: str,
+                 opts: NeuralSfMOptions) -> tuple[PnPResult | None, str]:
+    """PnP's pose for view v from the correspondences (x, X), if it passes the checks: at least
+    min_inliers inliers and min_inlier_ratio of the correspondences, and agreement with the epipolar
+    geometry of most matched registered neighbours, each weighing as many as its matches (as in
+    drop_contradicted). Else None and why."""
+    if len(x) < opts.min_inliers:
+        return None, f"{len(x)} {source} (need {opts.min_inliers})"
+    res = estimate_pose(x, X, rec.cameras[v], opts.pnp_error_px, opts.min_inliers, opts.seed)
+    if res is None:
+        return None, f"PnP found fewer than {opts.min_inliers} inliers among {len(x)} {source}"
+    if res.num_inliers < opts.min_inlier_ratio * len(x):
+        return None, f"PnP: only {res.num_inliers} inliers among {len(x)} {source}"
+    support = epipolar_support(rec, v, (res.R, res.t), opts)
+    disagree = [w for w, f in support.items() if f < opts.epipolar_agree]
+    against = sum(rec.corr.num_matches(v, w) for w in disagree)
+    if support and 2 * against >= sum(rec.corr.num_matches(v, w) for w in support):
+        return None, (f"PnP pose contradicts the matches with {len(disagree)} of {len(support)} registered "
+                      "neighbours (epipolar check)")
+    log.debug(f"view {v}: {res.num_inliers} inliers of {len(x)} {source}; "
+              f"epipolar support {({w: round(f, 2) for w, f in support.items()})}")
+    return res, ""
 
 
 def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOptions) -> int | None:
     """Try candidates by decreasing level-set correspondences; the first view PnP registers, or None.
 
     PnP uses the tracks' points near the zero level set, or, when those are too few, points on the
-    SDF's surface found by tracing the matched keypoints' rays from registered neighbours. The pose
-    must agree with the epipolar geometry of most matched registered neighbours, each weighing as many
-    as its matches (as in drop_contradicted); views that only one registered neighbour can vote on wait
-    until no view with more voters registers (a wrong pair, e.g. from symmetric structure, is then
-    outvoted instead of placing the view).
+    SDF's surface found by tracing the matched keypoints' rays from registered neighbours; the pose
+    must pass checked_pose. When it does not, the points traced from one neighbour at a time are
+    tried, the best-matched first: a look-alike pair's points can outnumber the right ones (lego-25,
+    one seed: r_72's 144 look-alike matches to r_40 gave PnP its largest consensus, against 173 right
+    ones to r_68 and 44 to r_80). Views that only one registered neighbour can vote on wait until no
+    view with more voters registers (a wrong pair, e.g. from symmetric structure, is then outvoted
+    instead of placing the view).
     """
     near = near_level_set(rec, opts.tau)
-    voters = {v: len(voting_neighbours(rec, v, opts)) for v in candidates}
+    voters = {v: voting_neighbours(rec, v, opts) for v in candidates}
     ranked = sorted(candidates, key=lambda v: -count_level_set_matches(rec, v, near))
-    for v in [v for v in ranked if voters[v] >= 2] + [v for v in ranked if voters[v] < 2]:
+    for v in [v for v in ranked if len(voters[v]) >= 2] + [v for v in ranked if len(voters[v]) < 2]:
         rep = rec.reports.setdefault(v, ViewReport())
         rep.attempts += 1
         tid = rec.track_of[v]
@@ -376,27 +406,18 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
             x2, X2 = surface_correspondences(rec, v)
             x, X = np.concatenate([x, x2]), np.concatenate([X, X2])
             source = "points on or traced onto the surface"
-        if len(x) < opts.min_inliers:
-            rep.reason = f"{len(x)} {source} (need {opts.min_inliers})"
-            continue
-        res = estimate_pose(x, X, rec.cameras[v], opts.pnp_error_px, opts.min_inliers, opts.seed)
+        res, why = checked_pose(rec, v, x, X, source, opts)
+        if res is None and len(voters[v]) >= 2:
+            for w in sorted(voters[v], key=lambda w: -rec.corr.num_matches(v, w)):
+                res, _ = checked_pose(rec, v, *traced_from(rec, v, w), f"points traced from view {w}", opts)
+                if res is not None:
+                    break
         if res is None:
-            rep.reason = f"PnP found fewer than {opts.min_inliers} inliers among {len(x)} {source}"
-            continue
-        if res.num_inliers < opts.min_inlier_ratio * len(x):
-            rep.reason = f"PnP: only {res.num_inliers} inliers among {len(x)} {source}"
-            continue
-        support = epipolar_support(rec, v, (res.R, res.t), opts)
-        disagree = [w for w, f in support.items() if f < opts.epipolar_agree]
-        against = sum(rec.corr.num_matches(v, w) for w in disagree)
-        if support and 2 * against >= sum(rec.corr.num_matches(v, w) for w in support):
-            rep.reason = (f"PnP pose contradicts the matches with {len(disagree)} of {len(support)} registered "
-                          "neighbours (epipolar check)")
+            rep.reason = why
             continue
         rec.poses[v] = (res.R, res.t)
         rep.registered, rep.inliers, rep.reason = True, res.num_inliers, ""
-        log.debug(f"registered view {v}: {res.num_inliers} inliers of {len(x)} {source} ({len(k)} on the level set); "
-                  f"epipolar support {({w: round(f, 2) for w, f in support.items()})}")
+        log.debug(f"registered view {v} ({len(k)} correspondences on the level set)")
         return v
     return None
 

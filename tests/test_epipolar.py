@@ -4,14 +4,16 @@ withdrawn ones; a wrong pair between right poses is marked bad instead."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from fields.scene import Camera, look_at
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks
-from sfm.incremental import (NeuralSfMOptions, Reconstruction, ViewReport, drop_contradicted, gauge_views, make_sdf,
-                             track_lookup)
+from sfm.incremental import (NeuralSfMOptions, Reconstruction, ViewReport, checked_pose, drop_contradicted, gauge_views,
+                             make_sdf, register_next, surface_correspondences, track_lookup)
 from sfm.triangulation import reproject
 
 
@@ -138,3 +140,38 @@ def test_neighbours_vote_with_the_weight_of_their_matches():
     rec = reconstruction(cam, poses, kps, pairs)
     assert drop_contradicted(rec, NeuralSfMOptions()) == []
     assert rec.bad_pairs == {(3, 5), (5, 7)}
+
+
+def test_a_view_outnumbered_by_look_alike_points_is_registered_from_one_neighbour_at_a_time():
+    """lego-25's r_72 (one seed): the points traced from a look-alike neighbour outnumber those of the
+    right one, so PnP on all of them finds the look-alike pose, which the weighted vote refuses; PnP on
+    the best-matched neighbour's points alone finds the right one. A sphere is the surface."""
+    cam, ring_poses, _, _ = ring()
+    truth, right, alike = ring_poses[0], ring_poses[1], ring_poses[7]
+    rng = np.random.default_rng(3)
+    n = rng.normal(size=(4000, 3))
+    S = 0.5 * n / np.linalg.norm(n, axis=1, keepdims=True)
+    def facing(P, pose):  # sphere points whose outward normal faces the camera
+        return (P * (-pose[0].T @ pose[1] - P)).sum(1) > 0.05
+    on = S[facing(S, truth) & facing(S, right)][:40]
+    off = rng.uniform(-2.0, 2.0, (400, 3))
+    off = off[np.linalg.norm(off, axis=1) > 1.2][:60]  # matched structure off the surface: no traced point
+    seen = S[facing(S, alike)][:80]
+    turn = Rotation.from_euler("z", 60, degrees=True).as_matrix()
+    wrong = (truth[0] @ turn.T, truth[1])  # where the look-alike matches put view 0
+    both = np.concatenate([on, off])
+    kps = [np.concatenate([reproject(cam.K, *truth, both)[0], reproject(cam.K, *wrong, seen)[0]]),
+           reproject(cam.K, *right, both)[0], reproject(cam.K, *alike, seen)[0]]
+    pairs = {(0, 1): np.stack([np.arange(100)] * 2, 1), (0, 2): np.stack([np.arange(100, 180), np.arange(80)], 1)}
+    rec = reconstruction(cam, [truth, right, alike], kps, pairs)
+    rec.sdf = SimpleNamespace(sdf=lambda x: x.norm(dim=-1) - 0.5)
+    del rec.poses[0]
+    rec.reports = {v: ViewReport(True) for v in rec.poses}
+    opts = NeuralSfMOptions()
+    x, X = surface_correspondences(rec, 0)
+    assert len(x) > 110  # 40 traced from the right neighbour, 80 from the look-alike one
+    res, why = checked_pose(rec, 0, x, X, "points", opts)
+    assert res is None and "epipolar" in why
+    assert register_next(rec, [0], opts) == 0
+    R, t = rec.poses[0]
+    assert np.degrees(np.arccos(np.clip((np.trace(R @ truth[0].T) - 1) / 2, -1, 1))) < 0.1
