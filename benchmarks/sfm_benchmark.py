@@ -106,14 +106,21 @@ def datasets(work: Path, only: set[str]) -> list[tuple[str, Scene, Path]]:
     return out
 
 
-def run_backend(backend: str, front: FrontEndOptions, gt: Scene, folder: Path, work: Path) -> tuple[float, dict]:
+# the front end of each backend: "neural" and "global" the auto one, "pycolmap" COLMAP's defaults
+FRONTS = {"neural": FrontEndOptions(), "pycolmap": FrontEndOptions(features="classic"),
+          "pycolmap-rich": FrontEndOptions(features="rich"), "global": FrontEndOptions()}
+Row = tuple[str, str, int, float, dict]  # set, backend, seed, wall seconds, report
+
+
+def run_backend(backend: str, seed: int, gt: Scene, folder: Path, work: Path) -> tuple[float, dict]:
     """One backend on one set with the ground-truth K: (wall seconds, pose report with the floors), or
     the error it failed with."""
     inputs = unposed(gt, folder)
+    front = replace(FRONTS[backend], seed=seed)
     t0 = time.time()
     try:
         if backend == "neural":
-            scene, _ = neural_sfm(inputs, folder, work, front, NeuralSfMOptions(seed=front.seed))
+            scene, _ = neural_sfm(inputs, folder, work, front, NeuralSfMOptions(seed=seed))
         else:
             scene = classical_sfm(inputs, folder, work, front, "global" if backend == "global" else "incremental")
         wall = time.time() - t0
@@ -126,6 +133,24 @@ def run_backend(backend: str, front: FrontEndOptions, gt: Scene, folder: Path, w
     return wall, rep
 
 
+def run_rows(prefix: str, only: set[str], backends: list[str], seeds: list[int],
+             row: Callable[[str, int, Scene, Path, Path], tuple[float, dict]]) -> list[Row]:
+    """row(backend, seed, ground truth, image folder, work folder) for every set in `only`, backend and
+    seed, each in its own process (isolated), in a fresh work folder removed afterwards."""
+    work = bench_setup(prefix)
+    rows = []
+    try:
+        for name, gt, folder in datasets(work, only):
+            for backend in backends:
+                for seed in seeds:
+                    wall, rep = isolated(row, backend, seed, gt, folder, work / name / f"{backend}{seed}")
+                    rows.append((name, backend, seed, wall, rep))
+                    print(f"done {name} {backend} seed {seed} {wall:.0f} s", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="demo,dino,herzjesu,lego25")
@@ -134,21 +159,10 @@ def main() -> None:
                          "defaults; global: pycolmap's global mapper (GLOMAP) on the auto front end")
     ap.add_argument("--seeds", default="0,1,2", help="verification and mapper seeds, one row each")
     args = ap.parse_args()
-    fronts = {"neural": FrontEndOptions(), "pycolmap": FrontEndOptions(features="classic"),
-              "pycolmap-rich": FrontEndOptions(features="rich"), "global": FrontEndOptions()}
-    if unknown := set(args.backends.split(",")) - set(fronts):
-        ap.error(f"unknown backends {sorted(unknown)}; choose from {sorted(fronts)}")
-    work = bench_setup("sfm_bench_")
-    rows = []
-    try:
-        for name, gt, folder in datasets(work, set(args.only.split(","))):
-            for backend in args.backends.split(","):
-                for seed in (int(x) for x in args.seeds.split(",")):
-                    rows.append((name, backend, seed, *isolated(run_backend, backend, replace(fronts[backend], seed=seed),
-                                                                            gt, folder, work / name / f"{backend}{seed}")))
-                    print(f"done {name} {backend} seed {seed} {rows[-1][3]:.0f} s", file=sys.stderr, flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    if unknown := set(args.backends.split(",")) - set(FRONTS):
+        ap.error(f"unknown backends {sorted(unknown)}; choose from {sorted(FRONTS)}")
+    rows = run_rows("sfm_bench_", set(args.only.split(",")), args.backends.split(","),
+                    [int(x) for x in args.seeds.split(",")], run_backend)
     print(f"SfM against ground truth, torch {torch.__version__}, pycolmap {pycolmap.__version__}, 2 threads")
     print(f"{'scene':22s} {'backend':13s} {'seed':>4s} {'reg':>7s} {'algn':>4s} {'rot med':>8s} {'floor':>6s} {'noise':>6s} {'sigma':>5s} "
           f"{'rot mean':>9s} {'ctr med %':>10s} {'AUC5':>6s} {'AUC10':>6s} {'AUC20':>6s} {'wall s':>7s}")

@@ -14,8 +14,6 @@ initialisation). Errors after a robust Sim(3) alignment of camera centres (sfm/p
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -28,7 +26,7 @@ from sfm.colmap_backend import FrontEndOptions, classical_sfm
 from sfm.incremental import NeuralSfMOptions, neural_sfm
 from sfm.io import read_image_folder
 from sfm.pose_metrics import compare_poses
-from sfm_benchmark import bench_setup, datasets, isolated
+from sfm_benchmark import run_rows
 
 
 def solve(backend: str, folder: Path, work: Path, seed: int):
@@ -42,7 +40,7 @@ def solve(backend: str, folder: Path, work: Path, seed: int):
     return classical_sfm(inputs, folder, work, front, "incremental")
 
 
-def solve_row(backend: str, folder: Path, work: Path, seed: int, gt: Scene) -> tuple[float, dict]:
+def solve_row(backend: str, seed: int, gt: Scene, folder: Path, work: Path) -> tuple[float, dict]:
     """(wall seconds, pose report with the focal length's error) of one run, or the error it failed with."""
     t0 = time.time()
     try:
@@ -62,17 +60,8 @@ def main() -> None:
     args = ap.parse_args()
     if unknown := set(args.backends.split(",")) - {"neural", "colmap"}:
         ap.error(f"unknown backends {sorted(unknown)}; choose from colmap, neural")
-    work = bench_setup("sfm_photos_")
-    rows = []
-    try:
-        for name, gt, folder in datasets(work, set(args.only.split(","))):
-            for backend in args.backends.split(","):
-                for seed in (int(s) for s in args.seeds.split(",")):
-                    wall, rep = isolated(solve_row, backend, folder, work / name / f"{backend}{seed}", seed, gt)
-                    rows.append((name, backend, seed, wall, rep))
-                    print(f"done {name} {backend} seed {seed} {wall:.0f} s", file=sys.stderr, flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    rows = run_rows("sfm_photos_", set(args.only.split(",")), args.backends.split(","),
+                    [int(x) for x in args.seeds.split(",")], solve_row)
     print(f"SfM from photos alone, torch {torch.__version__}, pycolmap {pycolmap.__version__}, 2 threads")
     print(f"{'scene':22s} {'backend':8s} {'seed':>4s} {'reg':>7s} {'aligned':>7s} {'rot med':>8s} {'rot mean':>8s} "
           f"{'ctr med %':>9s} {'AUC5':>6s} {'focal %':>7s} {'wall s':>6s}")
