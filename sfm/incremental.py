@@ -402,11 +402,12 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
         tid = rec.track_of[v]
         k = np.flatnonzero((tid >= 0) & near[np.maximum(tid, 0)])
         x, X, source = rec.corr.keypoints[v][k], rec.xyz[tid[k]], "points on the surface"
-        if len(k) < 4 * opts.min_inliers:
+        res, why = checked_pose(rec, v, x, X, source, opts)
+        if res is None and len(k) < 4 * opts.min_inliers:
             x2, X2 = surface_correspondences(rec, v)
             x, X = np.concatenate([x, x2]), np.concatenate([X, X2])
             source = "points on or traced onto the surface"
-        res, why = checked_pose(rec, v, x, X, source, opts)
+            res, why = checked_pose(rec, v, x, X, source, opts)
         if res is None and len(voters[v]) >= 2:
             for w in sorted(voters[v], key=lambda w: -rec.corr.num_matches(v, w)):
                 res, _ = checked_pose(rec, v, *traced_from(rec, v, w), f"points traced from view {w}", opts)
@@ -509,8 +510,13 @@ def drop_unsupported(rec: Reconstruction, dropped: list[int], opts: NeuralSfMOpt
 
 
 def withdraw(rec: Reconstruction, opts: NeuralSfMOptions) -> list[int]:
-    """drop_contradicted, returning the withdrawn views that may be tried again."""
-    return [w for w in drop_contradicted(rec, opts) if rec.reports[w].dropped <= opts.max_withdrawals]
+    """drop_contradicted, returning the withdrawn views that may be tried again, and the tracks of the
+    views kept triangulated again where they lost their points."""
+    dropped = drop_contradicted(rec, opts)
+    if dropped:
+        for v in list(rec.poses):
+            triangulate_new(rec, v, opts)
+    return [w for w in dropped if rec.reports[w].dropped <= opts.max_withdrawals]
 
 
 def triangulate_new(rec: Reconstruction, v: int, opts: NeuralSfMOptions) -> int:

@@ -76,17 +76,29 @@ def trace_pixels(sdf, K: np.ndarray, R: np.ndarray, t: np.ndarray, x: np.ndarray
     return res.points(o_t, d_t).double().numpy(), (res.hit & meets).numpy()
 
 
+def worst_error(K: np.ndarray, pose1: tuple[np.ndarray, np.ndarray], pose2: tuple[np.ndarray, np.ndarray],
+                X: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """Per point, the larger of its reprojection errors in the two views (NaN points give inf)."""
+    e = np.maximum(reprojection_error(K, *pose1, X, x1), reprojection_error(K, *pose2, X, x2))
+    return np.where(np.isfinite(e), e, np.inf)
+
+
 def triangulate_on_sdf(sdf, K: np.ndarray, pose1: tuple[np.ndarray, np.ndarray], pose2: tuple[np.ndarray, np.ndarray],
                        x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Level-S2fM's triangulation: trace both rays of each match onto the SDF and take the midpoint of
-    the two hits; where a ray misses, the DLT point snapped onto the surface by Newton steps.
-    Returns (points (N, 3), |sdf| at them)."""
+    the two hits; where a ray misses, the DLT point snapped onto the surface by Newton steps. Where the
+    DLT point reprojects better than that point on the surface, the DLT point is kept (the neural BA
+    snaps it onto the level set later): a long lens turns the misfit of a surface fitted to few points
+    into pixels (Middlebury dino: PnP on such points could not place dinoSR0014). Returns (points
+    (N, 3), |sdf| at them), so the caller can reject points far from the level set."""
     X = triangulate_dlt(projection(K, *pose1), projection(K, *pose2), x1, x2)
     hits = [trace_pixels(sdf, K, R, t, x) for (R, t), x in ((pose1, x1), (pose2, x2))]
     both = hits[0][1] & hits[1][1]
     mid = 0.5 * (hits[0][0] + hits[1][0])
     snapped, _ = newton_snap(sdf, torch.from_numpy(X).float(), steps=2)
     out = np.where(both[:, None], mid, snapped.double().numpy())
+    out = np.where((worst_error(K, pose1, pose2, X, x1, x2) < worst_error(K, pose1, pose2, out, x1, x2))[:, None],
+                   X, out)
     with torch.no_grad():
         residual = sdf(torch.from_numpy(out).float()).abs().double().numpy()
     return out, residual
