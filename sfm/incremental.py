@@ -5,8 +5,8 @@ without aborting on a view that fails to register.
    pairs (sfm/global_start.py), or a two-view init (most well-triangulated points at a wide enough
    angle); the frame scaled so the points fill the SDF's cube, and an SDF fitted to them;
 2. next view: the most 2D-3D correspondences to points near the zero level set, PnP-RANSAC;
-3. new tracks triangulated onto the SDF (sphere tracing both rays, or DLT snapped onto it),
-   rejected by reprojection error and |sdf|;
+3. new tracks triangulated onto the SDF (sphere tracing both rays, or DLT snapped onto it; the DLT
+   point where it reprojects better), rejected by reprojection error and |sdf|;
 4. neural bundle adjustment of poses and SDF (sfm/neural_ba.py), locally after each view and over
    everything periodically and at the end;
 5. a view that fails is retried after the next success and reported if it never registers;
@@ -384,9 +384,11 @@ def checked_pose(rec: Reconstruction, v: int, x: np.ndarray, X: np.ndarray, sour
 def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOptions) -> int | None:
     """Try candidates by decreasing level-set correspondences; the first view PnP registers, or None.
 
-    PnP uses the tracks' points near the zero level set, or, when those are too few, points on the
-    SDF's surface found by tracing the matched keypoints' rays from registered neighbours; the pose
-    must pass checked_pose. When it does not, the points traced from one neighbour at a time are
+    PnP uses the tracks' points near the zero level set; when their pose fails checked_pose and they
+    are fewer than 4 min_inliers, points on the SDF's surface found by tracing the matched keypoints'
+    rays from registered neighbours are added (tried second: on the Middlebury dino, one seed, a long lens made
+    the traced points pixels off, and they outnumbered the 83 tracks' points that placed dinoSR0014
+    right). When that fails too, the points traced from one neighbour at a time are
     tried, the best-matched first: a look-alike pair's points can outnumber the right ones (lego-25,
     one seed: r_72's 144 look-alike matches to r_40 gave PnP its largest consensus, against 173 right
     ones to r_68 and 44 to r_80). Views that only one registered neighbour can vote on wait until no
