@@ -43,7 +43,8 @@ from sfm.neural_ba import BAProblem, bundle_adjust
 from sfm.pnp import PnPResult, estimate_pose
 from sfm.report import name_list
 from sfm.self_calibration import calibrated_inputs
-from sfm.triangulation import reprojection_error, trace_pixels, triangulate_on_sdf
+from sfm.triangulation import (projection, reprojection_error, trace_pixels, triangulate_dlt, triangulate_on_sdf,
+                              triangulation_angle_deg)
 from sfm.two_view import initial_pair
 
 log = logging.getLogger("fields")
@@ -448,6 +449,62 @@ def epipolar_support(rec: Reconstruction, v: int, pose: tuple[np.ndarray, np.nda
     return out
 
 
+def track_support(rec: Reconstruction, opts: NeuralSfMOptions,
+                  min_angle_deg: float = 2.0) -> dict[int, tuple[int, int]]:
+    """Per registered view v: (tracks checked, tracks fitting v's pose). A track is checked for v when
+    two other registered views of it triangulate it (DLT) in front of both, within max_error_px in
+    both and at least min_angle_deg apart; it fits when that point reprojects into v within
+    max_error_px. Multi-view evidence the pairwise epipolar vote lacks: a long lens lets a mirrored
+    pose fit one pair's epipolar geometry (Middlebury dino, one seed: dinoSR0013 115 deg off, agreeing
+    with its 86 matches to dinoSR0012), but not the points that other views place."""
+    v_of, k_of, t_of = observed_tracks(rec)
+    count = np.bincount(t_of, minlength=len(rec.tracks))
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])[t_of]  # each observation's track's first one
+    at = np.arange(len(t_of)) - first
+    use = count[t_of] >= 3
+    o1 = first + (at == 0)  # the track's first two observations other than this one
+    o2 = first + np.where(at <= 1, 2, 1)
+    v, w1, w2 = v_of[use], v_of[o1[use]], v_of[o2[use]]
+    kv, k1, k2 = k_of[use], k_of[o1[use]], k_of[o2[use]]
+    apart = (w1 != v) & (w2 != v) & (w1 != w2)  # a track may hold two keypoints of one view
+    v, w1, w2, kv, k1, k2 = v[apart], w1[apart], w2[apart], kv[apart], k1[apart], k2[apart]
+    checked, X = np.zeros(len(v), bool), np.zeros((len(v), 3))
+    key = w1 * len(rec.cameras) + w2
+    order = np.argsort(key, kind="stable")
+    for sel in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
+        if len(sel) == 0:
+            continue
+        a, b = int(w1[sel[0]]), int(w2[sel[0]])
+        x1, x2 = rec.corr.keypoints[a][k1[sel]], rec.corr.keypoints[b][k2[sel]]
+        (K1, p1), (K2, p2) = (rec.cameras[a].K, rec.poses[a]), (rec.cameras[b].K, rec.poses[b])
+        X[sel] = triangulate_dlt(projection(K1, *p1), projection(K2, *p2), x1, x2)
+        checked[sel] = ((reprojection_error(K1, *p1, X[sel], x1) < opts.max_error_px)
+                        & (reprojection_error(K2, *p2, X[sel], x2) < opts.max_error_px)
+                        & (triangulation_angle_deg(X[sel], -p1[0].T @ p1[1], -p2[0].T @ p2[1]) >= min_angle_deg))
+    out = {}
+    for u in rec.poses:
+        on = np.flatnonzero((v == u) & checked)
+        e = reprojection_error(rec.cameras[u].K, *rec.poses[u], X[on], rec.corr.keypoints[u][kv[on]])
+        out[u] = (len(on), int((e < opts.max_error_px).sum()))
+    return out
+
+
+def observed_tracks(rec: Reconstruction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(view, keypoint, track) of every observation by a registered view, grouped by track."""
+    flat = np.concatenate([np.zeros((0, 2), np.int64)] + rec.tracks)
+    t_of = np.repeat(np.arange(len(rec.tracks)), [len(t) for t in rec.tracks])
+    registered = np.zeros(len(rec.cameras), bool)
+    registered[list(rec.poses)] = True
+    keep = registered[flat[:, 0]]
+    return flat[keep, 0], flat[keep, 1], t_of[keep]
+
+
+def track_contradicted(support: tuple[int, int], opts: NeuralSfMOptions) -> bool:
+    """Whether at least min_inliers checked tracks and under min_inlier_ratio of them fit (track_support)."""
+    checked, fitting = support
+    return checked >= opts.min_inliers and fitting < opts.min_inlier_ratio * checked
+
+
 def drop_contradicted(rec: Reconstruction, opts: NeuralSfMOptions) -> list[int]:
     """Withdraw the poses that contradict most of their registered neighbours' matches (a view placed
     through a wrong pair that later views outvote), worst first, then the views left standing only on
@@ -456,23 +513,30 @@ def drop_contradicted(rec: Reconstruction, opts: NeuralSfMOptions) -> list[int]:
 
     Each neighbour's ballot weighs as many as the pair's matches: lego-25's r_72 (one seed) was placed
     agreeing with two look-alike pairs of 40 and 27 matches and against two right ones of 173 and 44,
-    a tie by count that kept it 177 deg off."""
+    a tie by count that kept it 177 deg off. A pose the tracks contradict (track_support) is withdrawn
+    too, whatever the vote."""
     agree: dict[tuple[int, int], bool] = {}
     for v in rec.poses:
         for w, f in epipolar_support(rec, v, rec.poses[v], opts).items():
             agree[(min(v, w), max(v, w))] = f >= opts.epipolar_agree
     dropped = []
     while True:
-        score = {}
+        score, outvoted = {}, set()
+        tracks = track_support(rec, opts)
         for v in rec.poses:
             ballots = {p: rec.corr.num_matches(*p) for p in agree if v in p}
             against = sum(n for p, n in ballots.items() if not agree[p])
             if v not in rec.gauge and ballots and 2 * against > sum(ballots.values()):
                 score[v] = against / sum(ballots.values())
+                outvoted.add(v)
+            if v not in rec.gauge and track_contradicted(tracks[v], opts):
+                score[v] = max(score.get(v, 0.0), 1.0 - tracks[v][1] / tracks[v][0])
         if not score:
             break
         v = max(score, key=score.get)
-        withdraw_pose(rec, v, "its pose contradicted the matches with most registered neighbours (epipolar check)")
+        withdraw_pose(rec, v, "its pose contradicted the matches with most registered neighbours (epipolar check)"
+                      if v in outvoted else f"under {opts.min_inlier_ratio:.0%} of the {tracks[v][0]} points other "
+                      "views triangulate land on its pose (track check)")
         agree = {p: ok for p, ok in agree.items() if v not in p}
         dropped.append(v)
     dropped += drop_unsupported(rec, dropped, opts)

@@ -12,8 +12,8 @@ from scipy.spatial.transform import Rotation
 from fields.scene import Camera, look_at
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks
-from sfm.incremental import (NeuralSfMOptions, Reconstruction, ViewReport, checked_pose, drop_contradicted, gauge_views,
-                             make_sdf, register_next, surface_correspondences, track_lookup, withdraw)
+from sfm.incremental import (NeuralSfMOptions, Reconstruction, ViewReport, checked_pose, drop_contradicted,
+                             epipolar_support, gauge_views, make_sdf, register_next, surface_correspondences, track_lookup, withdraw)
 from sfm.triangulation import reproject
 
 
@@ -98,10 +98,15 @@ def test_a_view_placed_only_against_a_withdrawn_one_is_withdrawn_too_and_never_f
     """lego-25's look-alike pair: view 0 matches only view 7, and both were placed together, turned
     away from the rest; 7's other neighbours outvote it, and then 0 has nothing left to stand on."""
     cam, poses, kps, _ = ring()
-    pairs = {p: m for p, m in neighbour_pairs(len(poses), len(kps[0])).items() if 0 not in p and p != (1, 7)}
-    pairs[(0, 7)] = np.stack([np.arange(len(kps[0]))] * 2, 1)
+    n = len(kps[0])
+    pairs = {p: m for p, m in neighbour_pairs(len(poses), n).items() if 0 not in p and p != (1, 7)}
+    alike = np.random.default_rng(5).uniform(-0.5, 0.5, (100, 3))  # what only 0 and 7 match
     turn = Rotation.from_euler("x", 30, degrees=True).as_matrix()  # the world tilted under views 0 and 7
     wrong = [(R @ turn.T, t) if v in (0, 7) else (R, t) for v, (R, t) in enumerate(poses)]
+    kps = list(kps)
+    kps[0] = reproject(cam.K, *poses[0], alike)[0]
+    kps[7] = np.concatenate([kps[7], reproject(cam.K, *poses[7], alike)[0]])
+    pairs[(0, 7)] = np.stack([np.arange(100), n + np.arange(100)], 1)
     rec = reconstruction(cam, wrong, kps, pairs)
     rec.gauge = gauge_views(rec)
     assert 0 not in rec.gauge and 7 not in rec.gauge
@@ -229,3 +234,31 @@ def test_the_tracks_a_withdrawn_view_took_with_it_are_triangulated_again():
     assert rec.has_point().all()
     truth = np.array([X[track[0, 1]] for track in rec.tracks])
     np.testing.assert_allclose(rec.xyz, truth, atol=1e-6)
+
+
+def test_a_pose_that_fits_one_pair_but_not_the_points_other_views_place_is_withdrawn():
+    """The Middlebury dino (one seed): a long lens let dinoSR0013 sit mirrored and still fit its 86
+    matches with dinoSR0012, which outvoted its 85 with dinoSR0014. Here view 5 takes the twisted pair
+    of its pose relative to view 4 (turned 180 deg about their baseline: the same essential matrix), so
+    the pair with 4 agrees and outvotes the one with 6; the points the other views triangulate do not
+    reproject into it."""
+    cam, poses, kps, _ = ring()
+    n = len(kps[0])
+    pairs = {p: m for p, m in neighbour_pairs(len(poses), n).items() if 5 not in p}
+    pairs[(4, 5)] = np.stack([np.arange(86)] * 2, 1)
+    pairs[(5, 6)] = np.stack([np.arange(86, 171)] * 2, 1)
+    (R4, t4), (R5, t5) = poses[4], poses[5]
+    R_rel = R5 @ R4.T
+    b = t5 - R_rel @ t4
+    b = b / np.linalg.norm(b)
+    twist = 2 * np.outer(b, b) - np.eye(3)  # 180 deg about the baseline, in view 5's frame
+    placed = list(poses)
+    placed[5] = (twist @ R5, twist @ R_rel @ t4 + (t5 - R_rel @ t4))
+    rec = reconstruction(cam, placed, kps, pairs)
+    support = epipolar_support(rec, 5, placed[5], NeuralSfMOptions())
+    assert support[4] > 0.99 and support[6] < 0.01  # 86 matches for, 85 against
+    assert drop_contradicted(rec, NeuralSfMOptions()) == [5]
+    assert "track check" in rec.reports[5].reason
+    # placed right, it stays
+    rec = reconstruction(cam, poses, kps, pairs)
+    assert drop_contradicted(rec, NeuralSfMOptions()) == []
