@@ -387,9 +387,9 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
 
     PnP uses the tracks' points near the zero level set; when their pose fails checked_pose and they
     are fewer than 4 min_inliers, points on the SDF's surface found by tracing the matched keypoints'
-    rays from registered neighbours are added (tried second: on the Middlebury dino, one seed, a long lens made
-    the traced points pixels off, and they outnumbered the 83 tracks' points that placed dinoSR0014
-    right). When that fails too, the points traced from one neighbour at a time are
+    rays from registered neighbours are added (tried second: on the Middlebury dino, one seed, a long
+    lens made the traced points pixels off, and they outnumbered the 83 tracks' points that placed
+    dinoSR0014 right). When that fails too, the points traced from one neighbour at a time are
     tried, the best-matched first: a look-alike pair's points can outnumber the right ones (lego-25,
     one seed: r_72's 144 look-alike matches to r_40 gave PnP its largest consensus, against 173 right
     ones to r_68 and 44 to r_80). Views that only one registered neighbour can vote on wait until no
