@@ -580,17 +580,19 @@ def withdraw(rec: Reconstruction, opts: NeuralSfMOptions) -> list[int]:
     views kept triangulated again where they lost their points."""
     dropped = drop_contradicted(rec, opts)
     if dropped:
-        for v in list(rec.poses):
-            triangulate_new(rec, v, opts)
+        views = list(rec.poses)
+        for i, v in enumerate(views):  # each pair once: a second try of a pair fails as the first did
+            triangulate_new(rec, v, opts, views[i + 1:])
     return [w for w in dropped if rec.reports[w].dropped <= opts.max_withdrawals]
 
 
-def triangulate_new(rec: Reconstruction, v: int, opts: NeuralSfMOptions) -> int:
-    """Points for tracks seen by v and another registered view that have none yet; returns how many."""
+def triangulate_new(rec: Reconstruction, v: int, opts: NeuralSfMOptions, partners: list[int] | None = None) -> int:
+    """Points for tracks seen by v and another registered view (of `partners`, all by default) that
+    have none yet; returns how many."""
     tid = rec.track_of[v]
     has = rec.has_point()
     added = 0
-    for w in list(rec.poses):
+    for w in list(rec.poses) if partners is None else partners:
         m = rec.pair_matches(v, w) if w != v else None
         if m is None:
             continue

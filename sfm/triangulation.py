@@ -78,9 +78,9 @@ def trace_pixels(sdf, K: np.ndarray, R: np.ndarray, t: np.ndarray, x: np.ndarray
 
 def worst_error(K: np.ndarray, pose1: tuple[np.ndarray, np.ndarray], pose2: tuple[np.ndarray, np.ndarray],
                 X: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
-    """Per point, the larger of its reprojection errors in the two views (NaN points give inf)."""
-    e = np.maximum(reprojection_error(K, *pose1, X, x1), reprojection_error(K, *pose2, X, x2))
-    return np.where(np.isfinite(e), e, np.inf)
+    """Per point, the larger of its reprojection errors in the two views (inf behind either camera,
+    and for NaN points)."""
+    return np.maximum(reprojection_error(K, *pose1, X, x1), reprojection_error(K, *pose2, X, x2))
 
 
 def triangulate_on_sdf(sdf, K: np.ndarray, pose1: tuple[np.ndarray, np.ndarray], pose2: tuple[np.ndarray, np.ndarray],
