@@ -104,7 +104,7 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene | Non
         viewer.show_inputs(inputs)
     pycolmap.logging.minloglevel = 2
     opts = FrontEndOptions(cfg["sfm"]["max_image_size"], cfg["sfm"]["max_num_features"], seed=cfg["sfm"]["seed"],
-                           features=cfg["sfm"].get("features", "auto"),
+                           features=cfg["sfm"].get("features", "auto"), matching=cfg["sfm"].get("matching", "auto"),
                            min_keypoints=cfg["sfm"].get("min_keypoints", FrontEndOptions.min_keypoints))
     t0, reasons = time.time(), {}
     if backend == "neural":

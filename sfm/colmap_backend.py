@@ -15,6 +15,7 @@ from fields.errors import FieldsError
 from fields.scene import Scene, View
 from sfm.io.colmap_model import scene_from_reconstruction
 from sfm.report import name_list
+from sfm.retrieval import match_by_retrieval
 
 log = logging.getLogger("fields")
 
@@ -25,7 +26,14 @@ class FrontEndOptions:
 
     max_image_size: int = 1600
     max_num_features: int = 8192
-    exhaustive_up_to: int = 60  # more images than this: sequential matching
+    # auto: exhaustive matching up to exhaustive_up_to images (as COLMAP's automatic reconstructor, which
+    # switches at 200), retrieval beyond; exhaustive; sequential (COLMAP's sequential matcher: successors
+    # in name order, sequential_overlap of them, for video frames); retrieval (sfm/retrieval.py: each
+    # image with its retrieval_neighbours most similar and the sequential_overlap after it)
+    matching: str = "auto"
+    exhaustive_up_to: int = 200
+    retrieval_neighbours: int = 40
+    sequential_overlap: int = 10
     seed: int = 0
     # classic: COLMAP's SIFT and matching, its defaults. rich: affine-adapted, domain-size-pooled SIFT
     # with guided matching, which on wide baselines and weak texture (a ring of 16 views, 25 views
@@ -87,6 +95,7 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
     classic or rich as opts.features says."""
     if opts.features not in ("auto", "classic", "rich"):
         raise FieldsError(f"sfm features must be auto, classic or rich, not {opts.features!r}")
+    matching_mode(len(scene.views), opts)
     names = _image_names(scene, image_dir)
     image_dir = upright_images(names, image_dir, database.parent)
     peak, extracted = pycolmap.FeatureExtractionOptions().sift.peak_threshold, False
@@ -172,18 +181,38 @@ def _extract(scene: Scene, image_dir: Path, names: list[str], database: Path, op
     return keypoint_counts(database)
 
 
+MATCHING = ("auto", "exhaustive", "sequential", "retrieval")
+
+
+def matching_mode(num_images: int, opts: FrontEndOptions) -> str:
+    """Which pairs to match: opts.matching, with auto resolved by the number of images."""
+    if opts.matching not in MATCHING:
+        raise FieldsError(f"sfm matching must be one of {', '.join(MATCHING)}, not {opts.matching!r}")
+    if opts.matching in ("retrieval", "auto") and opts.retrieval_neighbours < 1:
+        raise FieldsError(f"sfm retrieval_neighbours must be at least 1, not {opts.retrieval_neighbours}")
+    if opts.matching != "auto":
+        return opts.matching
+    return "exhaustive" if num_images <= opts.exhaustive_up_to else "retrieval"
+
+
 def _match(scene: Scene, database: Path, opts: FrontEndOptions, rich: bool) -> None:
-    """Exhaustive (or, for many images, sequential) matching and geometric verification, guided when rich."""
+    """Matching of the pairs matching_mode chooses, with geometric verification, guided when rich."""
     matching = pycolmap.FeatureMatchingOptions()
     matching.guided_matching = rich
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = opts.seed
-    if len(scene.views) <= opts.exhaustive_up_to:
+    mode = matching_mode(len(scene.views), opts)
+    if mode == "exhaustive":
         pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
                                   device=pycolmap.Device.cpu)
+    elif mode == "retrieval":
+        match_by_retrieval(database, opts.retrieval_neighbours, opts.sequential_overlap, matching, verification,
+                           opts.seed)
     else:
-        pycolmap.match_sequential(database, matching_options=matching, verification_options=verification,
-                                  device=pycolmap.Device.cpu)
+        sequence = pycolmap.SequentialPairingOptions()
+        sequence.overlap = max(1, opts.sequential_overlap)
+        pycolmap.match_sequential(database, matching_options=matching, pairing_options=sequence,
+                                  verification_options=verification, device=pycolmap.Device.cpu)
 
 
 def _simple_radial(K: np.ndarray) -> list[float]:

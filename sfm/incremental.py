@@ -316,9 +316,21 @@ def polish_and_refit(rec: Reconstruction, opts: NeuralSfMOptions, refit: bool = 
     rec.xyz[has] = xyz
     for v, c in enumerate(rec.camera_index):
         rec.cameras[v] = cams[c]
+    drop_far_points(rec, opts.max_error_px)
     if refit:
-        inside = np.abs(xyz).max(1) < 1.0
-        fit_sdf_to_points(rec.sdf, xyz[inside], opts.refit_steps, opts.seed, lr=1e-3)
+        xyz = rec.xyz[rec.has_point()]
+        fit_sdf_to_points(rec.sdf, xyz[np.abs(xyz).max(1) < 1.0], opts.refit_steps, opts.seed, lr=1e-3)
+
+
+def drop_far_points(rec: Reconstruction, max_error_px: float) -> int:
+    """Points that some registered view sees more than max_error_px from its keypoint, or behind it,
+    dropped, as the neural BA drops them: the classical BA moves free points, and its robust loss let an
+    outlier's point end behind a view that observes it (lego, 100 views: a mean error of inf px);
+    returns how many."""
+    far = [t[e > max_error_px] for t, e in (track_errors(rec, v) for v in rec.poses)]
+    far_tracks = np.unique(np.concatenate([np.zeros(0, np.int64)] + far))
+    rec.xyz[far_tracks] = np.nan
+    return len(far_tracks)
 
 
 def count_level_set_matches(rec: Reconstruction, v: int, near: np.ndarray) -> int:
@@ -729,10 +741,15 @@ def grow(corr: Correspondences, scene: Scene, feature_dir: Path, work: Path, opt
     return to_scene(rec, scene), rec.reports
 
 
+def track_errors(rec: Reconstruction, v: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tracks that registered view v observes with a point, and their reprojection errors (px)."""
+    _, t, x = observations(rec, [v])
+    return t, reprojection_error(rec.cameras[v].K, *rec.poses[v], rec.xyz[t], x) if len(t) else np.zeros(0)
+
+
 def view_errors(rec: Reconstruction, v: int) -> np.ndarray:
     """Reprojection errors (px) of registered view v's observations of points."""
-    _, t, x = observations(rec, [v])
-    return reprojection_error(rec.cameras[v].K, *rec.poses[v], rec.xyz[t], x) if len(t) else np.zeros(0)
+    return track_errors(rec, v)[1]
 
 
 def mean_error(rec: Reconstruction) -> float:

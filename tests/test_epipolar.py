@@ -13,7 +13,8 @@ from fields.scene import Camera, look_at
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks
 from sfm.incremental import (NeuralSfMOptions, Reconstruction, ViewReport, checked_pose, drop_contradicted,
-                             epipolar_support, gauge_views, make_sdf, register_next, surface_correspondences, track_lookup, withdraw)
+                             drop_far_points, epipolar_support, gauge_views, make_sdf, mean_error, polish_and_refit,
+                             register_next, surface_correspondences, track_lookup, withdraw)
 from sfm.triangulation import reproject
 
 
@@ -262,3 +263,24 @@ def test_a_pose_that_fits_one_pair_but_not_the_points_other_views_place_is_withd
     # placed right, it stays
     rec = reconstruction(cam, poses, kps, pairs)
     assert drop_contradicted(rec, NeuralSfMOptions()) == []
+
+
+def test_points_the_classical_polish_leaves_far_from_an_observation_or_behind_a_view_are_dropped():
+    """Ceres moves free points under a robust loss: a point can end far from one observation, or behind
+    a view that observes it (lego, 100 views: a mean reprojection error of inf px). Such points go, as
+    the neural BA drops them, and the mean error stays finite."""
+    cam, poses, kps, X = ring()
+    kps[3] = kps[3].copy()
+    kps[3][7] += 40.0  # view 3 sees point 7 40 px off; the other seven views agree on it
+    rec = reconstruction(cam, poses, kps, neighbour_pairs(len(poses), len(X)))
+    truth = np.array([X[track[0, 1]] for track in rec.tracks])
+    rec.xyz = truth.copy()
+    polish_and_refit(rec, NeuralSfMOptions(), refit=False)
+    kept = rec.has_point()
+    assert [int(rec.tracks[k][0, 1]) for k in np.flatnonzero(~kept)] == [7]
+    assert mean_error(rec) < 0.01
+    R0, t0 = rec.poses[0]
+    behind = int(np.flatnonzero(kept)[0])
+    rec.xyz[behind] = -R0.T @ t0 - 2.0 * R0[2]  # two units behind view 0, which observes it
+    assert drop_far_points(rec, 4.0) == 1 and not rec.has_point()[behind]
+    assert np.isfinite(mean_error(rec))

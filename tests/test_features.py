@@ -6,11 +6,13 @@ from dataclasses import replace
 
 import numpy as np
 import pycolmap
+import pytest
 
 from conftest import DEMO
 from fields.scene import Scene, View
-from sfm.colmap_backend import (FrontEndOptions, _extract, _image_names, extract_and_match, peak_sample, peak_threshold,
-                                weak_views)
+from fields.errors import FieldsError
+from sfm.colmap_backend import (FrontEndOptions, _extract, _image_names, extract_and_match, matching_mode, peak_sample,
+                                peak_threshold, weak_views)
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.io import read_transforms
@@ -83,3 +85,53 @@ def test_the_peak_threshold_search_runs_classic_sift_on_a_sample_and_follows_its
     assert peak_threshold(scene, DEMO / "images", names, db, replace(opts, min_keypoints=10**6), peak)[0] == expected
     rich = np.median(_extract(views, DEMO / "images", sample, db, opts, True, peak))
     assert abs(rich / counts[peak] - 1.0) < 0.3
+
+
+def test_sets_up_to_200_images_are_matched_exhaustively_larger_ones_by_retrieval():
+    """As COLMAP's automatic reconstructor: sequential matching on 100 unordered lego views matched
+    each view to its neighbours by name only and registered 87 (RESULTS.md)."""
+    opts = FrontEndOptions()
+    assert [matching_mode(n, opts) for n in (2, 100, 200, 201, 5000)] == ["exhaustive"] * 3 + ["retrieval"] * 2
+    assert matching_mode(5000, replace(opts, matching="exhaustive")) == "exhaustive"
+    assert matching_mode(10, replace(opts, matching="sequential")) == "sequential"
+    with pytest.raises(FieldsError, match="matching must be"):
+        matching_mode(10, replace(opts, matching="vocab"))
+    with pytest.raises(FieldsError, match="retrieval_neighbours"):
+        matching_mode(500, replace(opts, retrieval_neighbours=0))
+
+
+def verified_pairs(database) -> tuple[int, dict[tuple[str, str], int]]:
+    """The number of pairs a COLMAP database's matching tried, and inlier matches by (name, name) of
+    those verification kept."""
+    with pycolmap.Database.open(str(database)) as db:
+        names = {im.image_id: im.name for im in db.read_all_images()}
+        pair_ids, geometries = db.read_two_view_geometries()
+        tried = db.num_matched_image_pairs()
+    return tried, {tuple(sorted(names[i] for i in pycolmap.pair_id_to_image_pair(pid))): len(g.inlier_matches)
+                   for pid, g in zip(pair_ids, geometries) if len(g.inlier_matches)}
+
+
+def test_retrieval_finds_most_images_best_partner_and_adds_their_sequence_neighbours(tmp_path):
+    """Retrieval with a visual index built from the set's own descriptors, each image matched to its 3
+    most similar: for most images, the partner with which exhaustive matching verifies the most
+    inliers is among them (by chance: 3 of 15, 20 %), in a fraction of the pairs. With an overlap of
+    1, each image is also matched to the next in name order (video frames)."""
+    scene = read_transforms(DEMO / "transforms.json")
+    views = Scene(scene.cameras, [View(v.name, v.path, 0) for v in scene.views[:16]])
+    names = sorted(v.path.name for v in views.views)
+    opts = FrontEndOptions(features="classic", retrieval_neighbours=3)
+    runs = {"exhaustive": replace(opts, matching="exhaustive"),
+            "retrieval": replace(opts, matching="retrieval", sequential_overlap=0),
+            "sequence": replace(opts, matching="retrieval", sequential_overlap=1)}
+    tried, verified = {}, {}
+    for run, run_opts in runs.items():
+        (tmp_path / run).mkdir()
+        extract_and_match(views, DEMO / "images", tmp_path / run / "database.db", run_opts)
+        tried[run], verified[run] = verified_pairs(tmp_path / run / "database.db")
+    assert (tmp_path / "retrieval" / "visual_index.bin").is_file()
+    assert tried["exhaustive"] == 16 * 15 // 2 and tried["retrieval"] <= 16 * 3
+    best = [max((p for p in verified["exhaustive"] if name in p), key=verified["exhaustive"].get) for name in names]
+    assert np.mean([p in verified["retrieval"] for p in best]) >= 0.6
+    sequence = set(zip(names, names[1:]))
+    assert sequence <= set(verified["exhaustive"]) and not sequence <= set(verified["retrieval"])
+    assert sequence | set(verified["retrieval"]) <= set(verified["sequence"])
