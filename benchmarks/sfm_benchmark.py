@@ -2,6 +2,7 @@
 side by side, in the same run, on the same matches settings and the same intrinsics prior.
 
 Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25] [--backends ...] [--seeds 0,1,2]
+[--matching auto] (also --only lego100: all 100 lego train views at 400 px, unordered)
 Front end (sfm/colmap_backend.py FrontEndOptions): "neural" uses features="auto" (COLMAP's SIFT and
 matching, then affine + domain-size-pooled SIFT with guided matching and a lower peak threshold when some
 view has fewer than 2 verified pairs of 30 matches); "pycolmap" is pycolmap end to end with COLMAP's
@@ -29,6 +30,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -39,7 +41,7 @@ from PIL import Image
 
 from fields.images import composite, load_image
 from fields.scene import Scene, View
-from sfm.colmap_backend import FrontEndOptions, classical_sfm
+from sfm.colmap_backend import MATCHING, FrontEndOptions, classical_sfm
 from sfm.incremental import NeuralSfMOptions, neural_sfm
 from sfm.io import read_middlebury, read_nerf_synthetic, read_strecha, read_transforms
 from sfm.observation_floor import noise_floor
@@ -56,11 +58,12 @@ def unposed(gt: Scene, image_dir: Path) -> Scene:
     return Scene([gt.cameras[gt.views[0].camera]], views)
 
 
-def lego25(work: Path) -> tuple[Scene, Path]:
-    """25 lego train views (every 4th) at 400x400 on white, written as RGB PNGs into work."""
+def lego_train(work: Path, every: int = 4) -> tuple[Scene, Path]:
+    """Every `every`-th lego train view (4: 25 of them; 1: all 100, in no order a sequential matcher could
+    use) at 400x400 on white, written as RGB PNGs into work."""
     gt = read_nerf_synthetic(DATA / "nerf_synthetic" / "lego")
-    keep = [v for v in gt.views if v.split == "train"][::4]
-    out = work / "lego25"
+    keep = [v for v in gt.views if v.split == "train"][::every]
+    out = work / f"lego{len(keep)}"
     out.mkdir(parents=True, exist_ok=True)
     for v in keep:
         img = composite(load_image(v.path, (400, 400)))
@@ -100,9 +103,10 @@ def datasets(work: Path, only: set[str]) -> list[tuple[str, Scene, Path]]:
     herz = DATA / "strecha" / "Herz-Jesus-P8"
     if "herzjesu" in only and herz.is_dir():
         out.append(("Herz-Jesu-P8 (8)", read_strecha(herz), herz / "images"))
-    if "lego25" in only and (DATA / "nerf_synthetic" / "lego").is_dir():
-        gt, folder = lego25(work)
-        out.append(("lego 25 @400", gt, folder))
+    for every, key in ((4, "lego25"), (1, "lego100")):
+        if key in only and (DATA / "nerf_synthetic" / "lego").is_dir():
+            gt, folder = lego_train(work, every)
+            out.append((f"lego {len(gt.views)} @400", gt, folder))
     return out
 
 
@@ -112,11 +116,12 @@ FRONTS = {"neural": FrontEndOptions(), "pycolmap": FrontEndOptions(features="cla
 Row = tuple[str, str, int, float, dict]  # set, backend, seed, wall seconds, report
 
 
-def run_backend(backend: str, seed: int, gt: Scene, folder: Path, work: Path) -> tuple[float, dict]:
-    """One backend on one set with the ground-truth K: (wall seconds, pose report with the floors), or
-    the error it failed with."""
+def run_backend(backend: str, seed: int, gt: Scene, folder: Path, work: Path,
+                matching: str = "auto") -> tuple[float, dict]:
+    """One backend on one set with the ground-truth K, its front end matching the pairs `matching` says:
+    (wall seconds, pose report with the floors), or the error it failed with."""
     inputs = unposed(gt, folder)
-    front = replace(FRONTS[backend], seed=seed)
+    front = replace(FRONTS[backend], seed=seed, matching=matching)
     t0 = time.time()
     try:
         if backend == "neural":
@@ -158,12 +163,15 @@ def main() -> None:
                     help="pycolmap-rich: pycolmap's incremental mapper on the rich front end instead of COLMAP's "
                          "defaults; global: pycolmap's global mapper (GLOMAP) on the auto front end")
     ap.add_argument("--seeds", default="0,1,2", help="verification and mapper seeds, one row each")
+    ap.add_argument("--matching", default="auto", choices=MATCHING,
+                    help="the pairs every backend's front end matches (sfm.matching)")
     args = ap.parse_args()
     if unknown := set(args.backends.split(",")) - set(FRONTS):
         ap.error(f"unknown backends {sorted(unknown)}; choose from {sorted(FRONTS)}")
     rows = run_rows("sfm_bench_", set(args.only.split(",")), args.backends.split(","),
-                    [int(x) for x in args.seeds.split(",")], run_backend)
-    print(f"SfM against ground truth, torch {torch.__version__}, pycolmap {pycolmap.__version__}, 2 threads")
+                    [int(x) for x in args.seeds.split(",")], partial(run_backend, matching=args.matching))
+    print(f"SfM against ground truth, torch {torch.__version__}, pycolmap {pycolmap.__version__}, 2 threads, "
+          f"matching {args.matching}")
     print(f"{'scene':22s} {'backend':13s} {'seed':>4s} {'reg':>7s} {'algn':>4s} {'rot med':>8s} {'floor':>6s} {'noise':>6s} {'sigma':>5s} "
           f"{'rot mean':>9s} {'ctr med %':>10s} {'AUC5':>6s} {'AUC10':>6s} {'AUC20':>6s} {'wall s':>7s}")
     for name, backend, seed, wall, r in rows:
