@@ -63,24 +63,54 @@ def read_database(database: Path, scene: Scene) -> Correspondences:
 
 
 def build_tracks(corr: Correspondences, min_length: int = 2) -> list[np.ndarray]:
-    """Matches joined transitively into tracks, each (L, 2) rows of (view, keypoint); a track that
-    would hold two keypoints of the same view is inconsistent and dropped."""
+    """Matches joined transitively into tracks, each (L, 2) rows of (view, keypoint). A component that
+    would hold two keypoints of one view (wrong matches chaining tracks together) is split by
+    split_conflicts. Dropping such components whole, as before, lost 56 % of the observations of 100
+    lego views: one component held 42,907 of them."""
     offsets = np.concatenate([[0], np.cumsum([len(k) for k in corr.keypoints])])
     if not corr.pairs:
         return []
-    edges = np.concatenate([np.stack([offsets[i] + m[:, 0], offsets[j] + m[:, 1]], 1)
-                            for (i, j), m in corr.pairs.items()])
+    strongest = sorted(corr.pairs, key=lambda ij: -len(corr.pairs[ij]))
+    edges = np.concatenate([np.stack([offsets[i] + corr.pairs[(i, j)][:, 0], offsets[j] + corr.pairs[(i, j)][:, 1]], 1)
+                            for i, j in strongest])
     n = int(offsets[-1])
     graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
     _, label = connected_components(graph, directed=False)
+    node_view = np.searchsorted(offsets, np.arange(n), side="right") - 1
     used = np.unique(edges)
-    view = np.searchsorted(offsets, used, side="right") - 1
-    order = np.argsort(label[used], kind="stable")
-    used, view = used[order], view[order]
-    splits = np.flatnonzero(np.diff(label[used])) + 1
-    tracks = []
-    for nodes, views in zip(np.split(used, splits), np.split(view, splits)):
-        if len(nodes) < min_length or len(np.unique(views)) != len(views):
+    _, first = np.unique(label[used] * len(corr.keypoints) + node_view[used], return_index=True)
+    conflicted = np.zeros(label.max() + 1, bool)
+    conflicted[np.delete(label[used], first)] = True  # a component with a second keypoint of some view
+    clean = used[~conflicted[label[used]]]
+    clean = clean[np.argsort(label[clean], kind="stable")]
+    groups = np.split(clean, np.flatnonzero(np.diff(label[clean])) + 1) if len(clean) else []
+    groups += split_conflicts(edges[conflicted[label[edges[:, 0]]]], node_view)
+    return [np.stack([node_view[g], g - offsets[node_view[g]]], 1) for g in groups if len(g) >= min_length]
+
+
+def split_conflicts(edges: np.ndarray, node_view: np.ndarray) -> list[np.ndarray]:
+    """Tracks (sorted node arrays) from matches (node, node), joined one by one in the order given (the
+    strongest pairs' first): a match that would put two keypoints of one view into a track is left out,
+    as COLMAP's tracks never hold two."""
+    parent: dict[int, int] = {}
+    nodes: dict[int, list[int]] = {}
+    views: dict[int, set[int]] = {}
+
+    def root(a: int) -> int:
+        if a not in parent:
+            parent[a], nodes[a], views[a] = a, [a], {int(node_view[a])}
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for a, b in edges.tolist():
+        ra, rb = root(a), root(b)
+        if ra == rb or not views[ra].isdisjoint(views[rb]):
             continue
-        tracks.append(np.stack([views, nodes - offsets[views]], 1))
-    return tracks
+        if len(nodes[ra]) < len(nodes[rb]):
+            ra, rb = rb, ra
+        parent[rb] = ra
+        nodes[ra] += nodes.pop(rb)
+        views[ra] |= views.pop(rb)
+    return [np.array(sorted(group)) for group in nodes.values()]

@@ -18,15 +18,25 @@ from sfm.features import Correspondences, build_tracks, match_views
 from sfm.io import read_transforms
 
 
-def test_tracks_join_matches_and_drop_inconsistent_ones():
+def test_tracks_join_matches_and_leave_out_a_match_that_would_join_two_keypoints_of_a_view():
     kp = [np.zeros((5, 2)) for _ in range(3)]
     pairs = {(0, 1): np.array([[0, 1], [2, 2]]), (1, 2): np.array([[1, 4], [3, 0]]), (0, 2): np.array([[2, 3]])}
-    tracks = build_tracks(Correspondences(kp, pairs))
-    as_sets = sorted(sorted(map(tuple, t.tolist())) for t in tracks)
+
+    def as_sets(pairs):
+        return sorted(sorted(map(tuple, t.tolist())) for t in build_tracks(Correspondences(kp, pairs)))
+
     # (0,0)-(1,1)-(2,4) is one track; (0,2)-(1,2)-(2,3) another; (1,3)-(2,0) a pair
-    assert as_sets == [[(0, 0), (1, 1), (2, 4)], [(0, 2), (1, 2), (2, 3)], [(1, 3), (2, 0)]]
-    pairs[(0, 2)] = np.array([[2, 3], [0, 3]])  # now one component holds two keypoints of view 0
-    assert all(len(np.unique(t[:, 0])) == len(t) for t in build_tracks(Correspondences(kp, pairs)))
+    tracks = [[(0, 0), (1, 1), (2, 4)], [(0, 2), (1, 2), (2, 3)], [(1, 3), (2, 0)]]
+    assert as_sets(pairs) == tracks
+    # a wrong match (0,0)-(2,3) chains the first two tracks into one component holding two keypoints
+    # of each view: the match that would join them is left out, the tracks stay (they were dropped)
+    pairs[(0, 2)] = np.array([[2, 3], [0, 3]])
+    assert as_sets(pairs) == tracks
+    # joined in order of the pairs' match counts: the stronger pair's match wins the conflict
+    pairs = {(0, 1): np.array([[0, 1], [2, 2], [4, 4]]), (1, 2): np.array([[1, 4], [3, 0]]), (0, 2): np.array([[2, 4]])}
+    assert as_sets(pairs) == [[(0, 0), (1, 1), (2, 4)], [(0, 2), (1, 2)], [(0, 4), (1, 4)], [(1, 3), (2, 0)]]
+    pairs[(1, 2)], pairs[(0, 2)] = np.array([[1, 4]]), np.array([[2, 4], [3, 3]])
+    assert as_sets(pairs) == [[(0, 0), (1, 1)], [(0, 2), (1, 2), (2, 4)], [(0, 3), (2, 3)], [(0, 4), (1, 4)]]
 
 
 def test_demo_matches_satisfy_the_true_epipolar_geometry(tmp_path):
