@@ -474,12 +474,10 @@ def track_support(rec: Reconstruction, opts: NeuralSfMOptions,
     first = np.concatenate([[0], np.cumsum(count)[:-1]])[t_of]  # each observation's track's first one
     at = np.arange(len(t_of)) - first
     use = count[t_of] >= 3
-    o1 = first + (at == 0)  # the track's first two observations other than this one
-    o2 = first + np.where(at <= 1, 2, 1)
+    o1 = first + (at == 0)  # the track's first two observations other than this one (of two other
+    o2 = first + np.where(at <= 1, 2, 1)  # views: build_tracks never puts two keypoints of one view in a track)
     v, w1, w2 = v_of[use], v_of[o1[use]], v_of[o2[use]]
     kv, k1, k2 = k_of[use], k_of[o1[use]], k_of[o2[use]]
-    apart = (w1 != v) & (w2 != v) & (w1 != w2)  # a track may hold two keypoints of one view
-    v, w1, w2, kv, k1, k2 = v[apart], w1[apart], w2[apart], kv[apart], k1[apart], k2[apart]
     checked, X = np.zeros(len(v), bool), np.zeros((len(v), 3))
     key = w1 * len(rec.cameras) + w2
     order = np.argsort(key, kind="stable")
