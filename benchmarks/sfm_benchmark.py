@@ -2,7 +2,7 @@
 side by side, in the same run, on the same matches settings and the same intrinsics prior.
 
 Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25] [--backends ...] [--seeds 0,1,2]
-[--matching auto] (also --only lego100: all 100 lego train views at 400 px, unordered)
+[--matching auto] (also --only lego50,lego100: every second or all 100 lego train views at 400 px, unordered)
 Front end (sfm/colmap_backend.py FrontEndOptions): "neural" uses features="auto" (COLMAP's SIFT and
 matching, then affine + domain-size-pooled SIFT with guided matching and a lower peak threshold when some
 view has fewer than 2 verified pairs of 30 matches); "pycolmap" is pycolmap end to end with COLMAP's
@@ -103,7 +103,7 @@ def datasets(work: Path, only: set[str]) -> list[tuple[str, Scene, Path]]:
     herz = DATA / "strecha" / "Herz-Jesus-P8"
     if "herzjesu" in only and herz.is_dir():
         out.append(("Herz-Jesu-P8 (8)", read_strecha(herz), herz / "images"))
-    for every, key in ((4, "lego25"), (1, "lego100")):
+    for every, key in ((4, "lego25"), (2, "lego50"), (1, "lego100")):
         if key in only and (DATA / "nerf_synthetic" / "lego").is_dir():
             gt, folder = lego_train(work, every)
             out.append((f"lego {len(gt.views)} @400", gt, folder))

@@ -38,14 +38,19 @@ class FrontEndOptions:
     # classic: COLMAP's SIFT and matching, its defaults. rich: affine-adapted, domain-size-pooled SIFT
     # with guided matching, which on wide baselines and weak texture (a ring of 16 views, 25 views
     # around an object) finds several times more correct matches, at several times the cost. auto:
-    # classic, then rich when some view has fewer than 2 verified pairs of >= strong_pair matches (for
-    # the neural mapper; pycolmap's mapper takes auto as classic: the rich matches made its poses
-    # worse, RESULTS.md). auto and rich lower SIFT's peak threshold for small or plain images
-    # (peak_threshold): more keypoints, more tracks, lower pose error (demo 0.034 -> 0.027 deg).
+    # classic, then rich when at least weak_share of the views have fewer than 2 verified pairs of
+    # >= strong_pair matches (for the neural mapper; pycolmap's mapper takes auto as classic: the rich
+    # matches made its poses worse, RESULTS.md). auto and rich lower SIFT's peak threshold for small
+    # or plain images (peak_threshold): more keypoints, more tracks, lower pose error (demo 0.034 ->
+    # 0.027 deg).
     features: str = "auto"
     min_keypoints: int = 1500  # 0: COLMAP's peak threshold always
     peak_sample: int = 8  # images the peak-threshold search extracts, spread through the set
     strong_pair: int = 30
+    # one view in 20: in 20 or fewer views any weak view turns rich on. lego-100 has 1 weak view in
+    # 100, and classic registered all 100 (0.147 deg, 50 s; rich 0.178 deg, 142 s); lego-50 has 6
+    # in 50, and classic registered 48 (rich 50)
+    weak_share: float = 0.05
 
 
 def _image_names(scene: Scene, image_dir: Path) -> list[str]:
@@ -105,7 +110,7 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
         if not extracted:
             _extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak)
         _match(scene, database, opts, rich=False)
-        if opts.features == "classic" or not weak_views(database, opts.strong_pair):
+        if opts.features == "classic" or not wants_rich(weak_views(database, opts.strong_pair), len(names), opts):
             return Features(image_dir, False)
         log.info("sfm: few verified matches for some views; extracting and matching again with affine, "
                  "domain-size-pooled SIFT and guided matching")
@@ -248,6 +253,16 @@ def weak_views(database: Path, strong_pair: int) -> list[str]:
             for i in pycolmap.pair_id_to_image_pair(pid):
                 strong[i] += 1
     return [names[i] for i, n in strong.items() if n < 2]
+
+
+def wants_rich(weak: list[str], num_images: int, opts: FrontEndOptions) -> bool:
+    """Whether the weak views (weak_views) are enough of the set for the rich front end to pay: in a
+    dense set a view with few strong pairs still sees many registered views' points."""
+    if weak and len(weak) < opts.weak_share * num_images:
+        log.info(f"sfm: {len(weak)} of {num_images} views have fewer than 2 pairs of {opts.strong_pair} "
+                 f"verified matches ({', '.join(weak[:5])}{', ...' if len(weak) > 5 else ''}); "
+                 f"fewer than {opts.weak_share:.0%} of the set, so COLMAP's SIFT is kept")
+    return len(weak) > 0 and len(weak) >= opts.weak_share * num_images
 
 
 def keypoint_counts(database: Path) -> np.ndarray:

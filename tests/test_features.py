@@ -12,7 +12,7 @@ from conftest import DEMO
 from fields.scene import Scene, View
 from fields.errors import FieldsError
 from sfm.colmap_backend import (FrontEndOptions, _extract, _image_names, extract_and_match, matching_mode, peak_sample,
-                                peak_threshold, weak_views)
+                                peak_threshold, wants_rich, weak_views)
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.io import read_transforms
@@ -145,3 +145,14 @@ def test_retrieval_finds_most_images_best_partner_and_adds_their_sequence_neighb
     sequence = set(zip(names, names[1:]))
     assert sequence <= set(verified["exhaustive"]) and not sequence <= set(verified["retrieval"])
     assert sequence | set(verified["retrieval"]) <= set(verified["sequence"])
+
+
+def test_the_rich_front_end_is_wanted_when_at_least_one_view_in_20_is_weak():
+    """A dense set with a weak view or two keeps classic SIFT (lego-100: 1 weak view, all 100 registered
+    with it, in a third of the rich front end's time); in a small set one weak view is enough."""
+    opts = FrontEndOptions()
+    assert not wants_rich([], 10, opts)
+    assert wants_rich(["a"], 16, opts) and wants_rich(["a"], 20, opts)
+    assert not wants_rich(["a"], 100, opts) and not wants_rich(list("abcd"), 100, opts)
+    assert wants_rich(list("abcde"), 100, opts)
+    assert wants_rich(["a"], 100, replace(opts, weak_share=0.0)) and not wants_rich([], 100, replace(opts, weak_share=0.0))
