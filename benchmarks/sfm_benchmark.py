@@ -2,7 +2,8 @@
 side by side, in the same run, on the same matches settings and the same intrinsics prior.
 
 Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25] [--backends ...] [--seeds 0,1,2]
-[--matching auto] (also --only lego50,lego100: every second or all 100 lego train views at 400 px, unordered)
+[--matching auto] (also --only lego50,lego100: every second or all 100 lego train views at 400 px, unordered;
+--only demo240: the demo scene from 240 views, DEMO_RINGS, where matching auto is retrieval)
 Front end (sfm/colmap_backend.py FrontEndOptions): "neural" uses features="auto" (COLMAP's SIFT and
 matching, then affine + domain-size-pooled SIFT with guided matching and a lower peak threshold when some
 view has fewer than 2 verified pairs of 30 matches); "pycolmap" is pycolmap end to end with COLMAP's
@@ -73,6 +74,39 @@ def lego_train(work: Path, every: int = 4) -> tuple[Scene, Path]:
     return Scene([cam], [View(Path(v.path).name, v.path, 0, v.R, v.t) for v in keep]), out
 
 
+DEMO_RINGS = {"elevations_deg": (15, 30, 45), "per_ring": 80}  # 240 views: past the 200 where matching is retrieval
+
+
+def demo_rings() -> tuple[Scene, Path]:
+    """The demo scene from three rings of 80 views (DEMO_RINGS, in ring order, as a video would give
+    them), rendered once without supersampling (about 1.4 s a view) into a folder of the system's
+    temporary directory that later runs reuse."""
+    import yaml
+
+    from apps.demo_scene import demo_cameras
+
+    desc = yaml.safe_load((ROOT / "assets" / "demo" / "scene.yaml").read_text())
+    desc["image"]["supersample"] = 1
+    desc["cameras"]["rings"] = [{"elevation_deg": e, "count": DEMO_RINGS["per_ring"]} for e in DEMO_RINGS["elevations_deg"]]
+    cam, poses = demo_cameras(desc)
+    out = Path(tempfile.gettempdir()) / f"fields_demo_rings_{len(poses)}"
+    out.mkdir(exist_ok=True)
+    names = [f"view_{i:03d}.jpg" for i in range(len(poses))]
+    todo = [(i, n) for i, n in enumerate(names) if not (out / n).is_file()]
+    with ProcessPoolExecutor(2, multiprocessing.get_context("spawn")) as pool:
+        for image, (_, name) in zip(pool.map(partial(render_view, desc, cam), [poses[i] for i, _ in todo]), todo):
+            Image.fromarray(image).save(out / f"{name}.part.jpg", quality=desc["image"]["jpeg_quality"])
+            (out / f"{name}.part.jpg").rename(out / name)
+    return Scene([cam], [View(n, out / n, 0, R, t) for n, (R, t) in zip(names, poses)]), out
+
+
+def render_view(desc: dict, cam, pose: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """One view of the demo scene (in a worker process)."""
+    from apps.demo_scene import render
+
+    return render(desc, cam, *pose)
+
+
 def two_threads_quiet() -> None:
     """Two torch threads (the benchmarks' machine), pycolmap's log quiet."""
     torch.set_num_threads(2)
@@ -107,6 +141,9 @@ def datasets(work: Path, only: set[str]) -> list[tuple[str, Scene, Path]]:
         if key in only and (DATA / "nerf_synthetic" / "lego").is_dir():
             gt, folder = lego_train(work, every)
             out.append((f"lego {len(gt.views)} @400", gt, folder))
+    if "demo240" in only:
+        gt, folder = demo_rings()
+        out.append((f"demo rings ({len(gt.views)})", gt, folder))
     return out
 
 
