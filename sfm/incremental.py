@@ -280,10 +280,10 @@ def unlink_far_observations(rec: Reconstruction, max_error_px: float) -> int:
     """Observations more than max_error_px from their track's point (or behind the view) taken out of
     their tracks, in the views most of whose observations fit (a misplaced view keeps its tracks, for
     withdraw and PnP); a point that lost one stays while MIN_KEPT placed views still see it (a track
-    with a wrong match is suspect: kept with two, Herz-Jesu and lego-25 came out worse). Returns how many were taken
-    out. For the global start: GLOMAP's tracks keep an observation only where it fits, ours join every
-    match, and one misfit observation cost the whole point in the first bundle adjustment (lego-50:
-    1439 of 3780 points, 659 of them for one observation)."""
+    with a wrong match is suspect: kept while two did, Herz-Jesu and lego-25 came out worse). Returns
+    how many were taken out. For the global start: GLOMAP's tracks keep an observation only where it
+    fits, ours join every match, and one misfit observation cost the whole point in the first bundle
+    adjustment (lego-50: 1439 of 3780 points, 659 of them for one observation)."""
     has, unlinked, touched = rec.has_point(), 0, set()
     for v in rec.poses:
         tid = rec.track_of[v]
