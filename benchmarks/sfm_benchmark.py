@@ -5,8 +5,8 @@ Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,leg
 [--matching auto] (also --only lego50,lego100: every second or all 100 lego train views at 400 px, unordered;
 --only demo240: the demo scene from 240 views, DEMO_RINGS, where matching auto is retrieval)
 Front end (sfm/colmap_backend.py FrontEndOptions): "neural" uses features="auto" (COLMAP's SIFT and
-matching, then affine + domain-size-pooled SIFT with guided matching and a lower peak threshold when some
-view has fewer than 2 verified pairs of 30 matches); "pycolmap" is pycolmap end to end with COLMAP's
+matching, then affine + domain-size-pooled SIFT with guided matching and a lower peak threshold when one
+view in 20 has fewer than 2 verified pairs of 30 matches); "pycolmap" is pycolmap end to end with COLMAP's
 defaults (what a COLMAP user gets, and `--backend colmap`); "pycolmap-rich" is its mapper on the rich
 front end; "global" is pycolmap's global mapper (GLOMAP, `--backend global`) on the "auto" front end.
 Intrinsics: both backends get one shared pinhole camera whose prior is the ground-truth K of the

@@ -48,8 +48,8 @@ class FrontEndOptions:
     peak_sample: int = 8  # images the peak-threshold search extracts, spread through the set
     strong_pair: int = 30
     # one view in 20: in 20 or fewer views any weak view turns rich on. lego-100 has 1 weak view in
-    # 100, and classic registered all 100 (0.147 deg, 50 s; rich 0.178 deg, 142 s); lego-50 has 6
-    # in 50, and classic registered 48 (rich 50)
+    # 100, and classic registers all 100 (neural 0.112 deg in 48 s; rich was 0.178 deg, 142 s);
+    # lego-50 has 6 in 50, and classic registered 48 (rich 50; RESULTS.md, twelfth measurement)
     weak_share: float = 0.05
 
 
