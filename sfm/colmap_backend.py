@@ -258,11 +258,12 @@ def weak_views(database: Path, strong_pair: int) -> list[str]:
 def wants_rich(weak: list[str], num_images: int, opts: FrontEndOptions) -> bool:
     """Whether the weak views (weak_views) are enough of the set for the rich front end to pay: in a
     dense set a view with few strong pairs still sees many registered views' points."""
-    if weak and len(weak) < opts.weak_share * num_images:
+    enough = len(weak) >= opts.weak_share * num_images
+    if weak and not enough:
         log.info(f"sfm: {len(weak)} of {num_images} views have fewer than 2 pairs of {opts.strong_pair} "
                  f"verified matches ({', '.join(weak[:5])}{', ...' if len(weak) > 5 else ''}); "
                  f"fewer than {opts.weak_share:.0%} of the set, so COLMAP's SIFT is kept")
-    return len(weak) > 0 and len(weak) >= opts.weak_share * num_images
+    return bool(weak) and enough
 
 
 def keypoint_counts(database: Path) -> np.ndarray:
