@@ -54,7 +54,7 @@ def polish(cameras: list[Camera], poses: dict[int, tuple[np.ndarray, np.ndarray]
     opts.ceres.loss_function_scale = 1.0
     # converged once an iteration lowers the cost by less than 1e-6 of it: without a tolerance Ceres ran
     # all 100 iterations on the demo (NO_CONVERGENCE) for the same cost to 7 digits, 2-3x the time; at
-    # 1e-9 it ran 74 iterations (33 s) on 240 demo views, at 1e-6 about 20 (10 s), the poses within
+    # 1e-9 it ran 74 iterations (33 s) on 240 demo views, at 1e-6 it took 10-11 s, the poses within
     # 5e-4 deg of the 1e-9 ones
     opts.ceres.solver_options.function_tolerance = 1e-6
     config = pycolmap.BundleAdjustmentConfig()
