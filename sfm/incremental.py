@@ -470,6 +470,30 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
     return None
 
 
+def register_pending(rec: Reconstruction, pending: list[int], opts: NeuralSfMOptions,
+                     placed: Callable[[int], list[int]]) -> None:
+    """Steps 2 and 5: the pending views registered one at a time (register_next), placed(v) after
+    each (it refines the model and returns views to try again). When none of them registers, or none
+    is left, the views the vote withdraws (withdraw) are tried again, until it withdraws none that may
+    be: the last views placed may outvote one placed before them (dino ring, one seed: dinoSR0014,
+    placed again by PnP, outvoted dinoSR0013, which was never tried again)."""
+    pending = list(pending)
+    while True:
+        if not pending:
+            pending = withdraw(rec, opts)
+            if not pending:
+                return
+        v = register_next(rec, pending, opts)
+        if v is None:
+            retry = withdraw(rec, opts)
+            if not retry:
+                return
+            pending += retry
+            continue
+        pending.remove(v)
+        pending += placed(v)
+
+
 def votes(rec: Reconstruction, v: int, w: int, opts: NeuralSfMOptions) -> bool:
     """Whether views v and w share enough good matches for w's pose to vote on v's (and v's on w's)."""
     return w != v and (m := rec.pair_matches(v, w)) is not None and len(m[0]) >= opts.epipolar_min_matches
@@ -727,29 +751,26 @@ def grow(corr: Correspondences, scene: Scene, feature_dir: Path, work: Path, opt
     retry = withdraw(rec, opts) if stage == "global start" else []
     pending = [v for v in range(len(scene.views)) if v not in rec.poses and v not in retry] + retry
     since_global = 0
-    while pending:
-        v = register_next(rec, pending, opts)
-        if v is None:
-            retry = withdraw(rec, opts)
-            if not retry:
-                break
-            pending += retry
-            continue
-        pending.remove(v)
+
+    def placed(v: int) -> list[int]:
+        """The model refined around newly registered v; the views a periodic global BA withdraws."""
+        nonlocal since_global
         triangulate_new(rec, v, opts)
         run_ba(rec, neighbours(rec, v, opts.local_views), opts.local_steps, opts)
         emit(f"registered {scene.views[v].name}")
-        since_global += 1
+        since_global, retry = since_global + 1, []
         if since_global >= opts.global_every:
             run_ba(rec, list(rec.poses), opts.global_steps, opts, refine_focal=focal_now(rec, opts))
             if opts.classical_polish:
                 polish_and_refit(rec, opts)
-            pending += withdraw(rec, opts)
+            retry = withdraw(rec, opts)
             emit("global bundle adjustment")
             since_global = 0
         if progress:
             progress(len(rec.poses), len(scene.views))
-    drop_contradicted(rec, opts)
+        return retry
+
+    register_pending(rec, pending, opts, placed)
     err = float("nan")
     for _ in range(opts.final_rounds):
         if opts.classical_polish:

@@ -14,7 +14,7 @@ from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks
 from sfm.incremental import (NeuralSfMOptions, Reconstruction, ViewReport, checked_pose, drop_contradicted,
                              drop_far_points, epipolar_support, gauge_views, make_sdf, mean_error, polish_and_refit,
-                             register_next, surface_correspondences, track_lookup, withdraw)
+                             register_next, register_pending, surface_correspondences, track_lookup, withdraw)
 from sfm.triangulation import reproject
 
 
@@ -216,10 +216,9 @@ def test_a_view_is_registered_from_its_tracks_points_before_points_traced_onto_a
     assert np.degrees(np.arccos(np.clip((np.trace(R @ truth[0].T) - 1) / 2, -1, 1))) < 0.1
 
 
-def test_the_tracks_a_withdrawn_view_took_with_it_are_triangulated_again():
-    """The bundle adjustment after the global start drops every point a misplaced view reprojects
-    badly (the Middlebury dino, one seed: all of dinoSR0014's); once that view is withdrawn, its
-    neighbours' matches give those tracks their points back, from the poses that stayed."""
+def sphere_ring(turned: int) -> tuple[Reconstruction, list, np.ndarray]:
+    """The ring around points on a sphere of radius 0.5 (the SDF analytic, no point placed yet), view
+    `turned` placed 40 deg off; and the true poses and points."""
     cam, poses, _, _ = ring()
     rng = np.random.default_rng(1)
     n = rng.normal(size=(200, 3))
@@ -227,14 +226,36 @@ def test_the_tracks_a_withdrawn_view_took_with_it_are_triangulated_again():
     kps = [reproject(cam.K, R, t, X)[0] for R, t in poses]
     placed = list(poses)
     turn = Rotation.from_euler("y", 40, degrees=True).as_matrix()
-    placed[5] = (turn @ poses[5][0], turn @ poses[5][1])
+    placed[turned] = (turn @ poses[turned][0], turn @ poses[turned][1])
     rec = reconstruction(cam, placed, kps, neighbour_pairs(len(poses), len(X)))
     rec.sdf = SimpleNamespace(sdf=lambda x: x.norm(dim=-1) - 0.5)
-    rec.xyz = np.full((len(rec.tracks), 3), np.nan)  # every track is seen by view 5
+    rec.xyz = np.full((len(rec.tracks), 3), np.nan)
+    return rec, poses, X
+
+
+def test_the_tracks_a_withdrawn_view_took_with_it_are_triangulated_again():
+    """The bundle adjustment after the global start drops every point a misplaced view reprojects
+    badly (the Middlebury dino, one seed: all of dinoSR0014's); once that view is withdrawn, its
+    neighbours' matches give those tracks their points back, from the poses that stayed."""
+    rec, _, X = sphere_ring(turned=5)  # every track is seen by view 5, and none has a point
     assert withdraw(rec, NeuralSfMOptions()) == [5]
     assert rec.has_point().all()
     truth = np.array([X[track[0, 1]] for track in rec.tracks])
     np.testing.assert_allclose(rec.xyz, truth, atol=1e-6)
+
+
+def test_a_view_the_last_vote_withdraws_is_registered_again():
+    """The dino ring (one seed): dinoSR0014, placed again by PnP as the last view, outvoted
+    dinoSR0013, which stayed unregistered. With nothing pending, the vote still runs, and the view
+    it withdraws is registered again, by PnP on the points the others give its tracks."""
+    rec, truth, _ = sphere_ring(turned=5)
+    registered = []
+    register_pending(rec, [], NeuralSfMOptions(), lambda v: registered.append(v) or [])
+    assert registered == [5] and sorted(rec.poses) == list(range(8))
+    assert rec.reports[5].registered and rec.reports[5].dropped == 1
+    R, t = rec.poses[5]
+    assert np.degrees(np.arccos(np.clip((np.trace(R @ truth[5][0].T) - 1) / 2, -1, 1))) < 0.1
+    np.testing.assert_allclose(-R.T @ t, -truth[5][0].T @ truth[5][1], atol=1e-3)
 
 
 def test_a_pose_that_fits_one_pair_but_not_the_points_other_views_place_is_withdrawn():
