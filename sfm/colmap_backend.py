@@ -103,11 +103,13 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
     matching_mode(len(scene.views), opts)
     names = _image_names(scene, image_dir)
     image_dir = upright_images(names, image_dir, database.parent)
-    peak, extracted = pycolmap.FeatureExtractionOptions().sift.peak_threshold, False
+    peak, extracted = pycolmap.FeatureExtractionOptions().sift.peak_threshold, []
     if opts.features != "classic":
         peak, extracted = peak_threshold(scene, image_dir, names, database, opts, peak)
     if opts.features != "rich":
-        if not extracted:
+        if extracted:
+            extract_more(scene, image_dir, [n for n in names if n not in set(extracted)], database, opts, peak)
+        else:
             _extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak)
         _match(scene, database, opts, rich=False)
         if opts.features == "classic" or not wants_rich(weak_views(database, opts.strong_pair), len(names), opts):
@@ -137,30 +139,57 @@ def peak_sample(names: list[str], size: int) -> list[str]:
 
 
 def peak_threshold(scene: Scene, image_dir: Path, names: list[str], database: Path, opts: FrontEndOptions,
-                   peak: float) -> tuple[float, bool]:
+                   peak: float) -> tuple[float, list[str]]:
     """SIFT's peak threshold for small or plain images: `peak`, divided by 3 while the median image has
     fewer than min_keypoints keypoints, and by 3 again unless the first division reached min_keypoints
     or added < 20 % of them. Counted with classic SIFT (which finds about as many keypoints as the
-    rich one at a fraction of its cost) on peak_sample images spread through the set. Also whether
-    `database` now holds classic SIFT of every image at that threshold (when the sample was every
-    image, the count is the extraction)."""
+    rich one at a fraction of its cost) on peak_sample images spread through the set. Also the images
+    whose classic SIFT at that threshold `database` now holds (the sample, every image when the sample
+    is all of them, or none), so that they are not extracted again (the demo: 0.8 of 4.7 s)."""
     if opts.min_keypoints <= 0:
-        return peak, False
+        return peak, []
     sample = peak_sample(names, opts.peak_sample)
-    whole = len(sample) == len(names)
-    counts = np.median(_extract(scene, image_dir, sample, database, opts, rich=False, peak_threshold=peak))
+    counts = np.median(_extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak, only=sample))
     if counts >= opts.min_keypoints:
-        return peak, whole
-    lower = np.median(_extract(scene, image_dir, sample, database, opts, rich=False, peak_threshold=peak / 3.0))
+        return peak, sample
+    lower = np.median(_extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak / 3.0,
+                               only=sample))
     if lower >= opts.min_keypoints or lower < 1.2 * counts:
-        return peak / 3.0, whole
-    return peak / 9.0, False
+        return peak / 3.0, sample
+    return peak / 9.0, []
 
 
 def _extract(scene: Scene, image_dir: Path, names: list[str], database: Path, opts: FrontEndOptions,
-             rich: bool, peak_threshold: float) -> np.ndarray:
-    """SIFT (affine-adapted and domain-size pooled when rich) into a fresh database; returns the
-    keypoint count per image."""
+             rich: bool, peak_threshold: float, only: list[str] | None = None) -> np.ndarray:
+    """SIFT (affine-adapted and domain-size pooled when rich) into a fresh database that holds every
+    image of `names`, of `only` those (all by default); returns the keypoint count per image extracted."""
+    reader, _, mode = _sift_options(scene, opts, rich, peak_threshold)
+    if database.exists():
+        database.unlink()
+    # the images entered first, in name order: parallel extraction alone numbers them as its threads
+    # finish, and GLOMAP's result depends on that order (dino ring: 0.7 or 2-3 deg from run to run)
+    pycolmap.Database.open(str(database)).close()
+    pycolmap.import_images(database, image_dir, camera_mode=mode, image_names=names, options=reader)
+    extract_more(scene, image_dir, names if only is None else only, database, opts, peak_threshold, rich)
+    if len(scene.cameras) == 1 and not scene.cameras[0].focal_known:
+        set_focal_prior(database, False)
+    return keypoint_counts(database, names if only is None else only)
+
+
+def extract_more(scene: Scene, image_dir: Path, names: list[str], database: Path, opts: FrontEndOptions,
+                 peak_threshold: float, rich: bool = False) -> None:
+    """SIFT of the images `names` (already in the database, with no keypoints yet)."""
+    if not names:
+        return
+    reader, extraction, mode = _sift_options(scene, opts, rich, peak_threshold)
+    pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=mode, reader_options=reader,
+                              extraction_options=extraction, device=pycolmap.Device.cpu)
+
+
+def _sift_options(scene: Scene, opts: FrontEndOptions, rich: bool, peak_threshold: float
+                  ) -> tuple[pycolmap.ImageReaderOptions, pycolmap.FeatureExtractionOptions, pycolmap.CameraMode]:
+    """pycolmap's reader options (one SIMPLE_RADIAL camera from the scene's when it has one), SIFT options
+    and camera mode."""
     reader = pycolmap.ImageReaderOptions()
     single = len(scene.cameras) == 1
     if single:
@@ -172,18 +201,7 @@ def _extract(scene: Scene, image_dir: Path, names: list[str], database: Path, op
     extraction.sift.estimate_affine_shape = rich
     extraction.sift.domain_size_pooling = rich
     extraction.sift.peak_threshold = peak_threshold
-    if database.exists():
-        database.unlink()
-    mode = pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.AUTO
-    # the images entered first, in name order: parallel extraction alone numbers them as its threads
-    # finish, and GLOMAP's result depends on that order (dino ring: 0.7 or 2-3 deg from run to run)
-    pycolmap.Database.open(str(database)).close()
-    pycolmap.import_images(database, image_dir, camera_mode=mode, image_names=names, options=reader)
-    pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=mode,
-                              reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
-    if single and not scene.cameras[0].focal_known:
-        set_focal_prior(database, False)
-    return keypoint_counts(database)
+    return reader, extraction, pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.AUTO
 
 
 MATCHING = ("auto", "exhaustive", "sequential", "retrieval")
@@ -266,10 +284,11 @@ def wants_rich(weak: list[str], num_images: int, opts: FrontEndOptions) -> bool:
     return bool(weak) and enough
 
 
-def keypoint_counts(database: Path) -> np.ndarray:
-    """Keypoints per image in a COLMAP database."""
+def keypoint_counts(database: Path, names: list[str] | None = None) -> np.ndarray:
+    """Keypoints per image in a COLMAP database (of `names`, in that order, when given)."""
     with pycolmap.Database.open(str(database)) as db:
-        return np.array([db.read_keypoints(im.image_id).shape[0] for im in db.read_all_images()])
+        ids = {im.name: im.image_id for im in db.read_all_images()}
+        return np.array([db.read_keypoints(ids[n]).shape[0] for n in (list(ids) if names is None else names)])
 
 
 MAPPERS = ("incremental", "global")

@@ -11,8 +11,8 @@ import pytest
 from conftest import DEMO
 from fields.scene import Scene, View
 from fields.errors import FieldsError
-from sfm.colmap_backend import (FrontEndOptions, _extract, _image_names, extract_and_match, matching_mode, peak_sample,
-                                peak_threshold, wants_rich, weak_views)
+from sfm.colmap_backend import (FrontEndOptions, _extract, _image_names, extract_and_match, extract_more,
+                                keypoint_counts, matching_mode, peak_sample, peak_threshold, wants_rich, weak_views)
 from sfm.epipolar import fundamental, sampson_error
 from sfm.features import Correspondences, build_tracks, match_views
 from sfm.io import read_transforms
@@ -86,15 +86,44 @@ def test_the_peak_threshold_search_runs_classic_sift_on_a_sample_and_follows_its
     db = tmp_path / "database.db"
     peak = pycolmap.FeatureExtractionOptions().sift.peak_threshold
     opts = FrontEndOptions(peak_sample=3)
-    assert peak_threshold(scene, DEMO / "images", names, db, replace(opts, min_keypoints=0), peak) == (peak, False)
+    assert peak_threshold(scene, DEMO / "images", names, db, replace(opts, min_keypoints=0), peak) == (peak, [])
     assert not db.exists()  # nothing extracted
-    assert peak_threshold(scene, DEMO / "images", names, db, replace(opts, min_keypoints=1), peak) == (peak, False)
-    assert peak_threshold(views, DEMO / "images", sample, db, replace(opts, min_keypoints=1), peak) == (peak, True)
+    # the sample's SIFT stays in the database, which holds every image in name order, for the rest to join
+    assert peak_threshold(scene, DEMO / "images", names, db, replace(opts, min_keypoints=1), peak) == (peak, sample)
+    assert keypoint_counts(db).tolist() == [int(n in sample) * keypoint_counts(db, [n])[0] for n in names]
+    with pycolmap.Database.open(str(db)) as d:
+        assert [im.name for im in sorted(d.read_all_images(), key=lambda im: im.image_id)] == names
+    assert peak_threshold(views, DEMO / "images", sample, db, replace(opts, min_keypoints=1), peak) == (peak, sample)
     counts = {p: np.median(_extract(views, DEMO / "images", sample, db, opts, False, p)) for p in (peak, peak / 3)}
     expected = peak / 9 if counts[peak / 3] >= 1.2 * counts[peak] else peak / 3
     assert peak_threshold(scene, DEMO / "images", names, db, replace(opts, min_keypoints=10**6), peak)[0] == expected
     rich = np.median(_extract(views, DEMO / "images", sample, db, opts, True, peak))
     assert abs(rich / counts[peak] - 1.0) < 0.3
+
+
+def test_the_sample_extracted_for_the_peak_threshold_is_not_extracted_again(tmp_path):
+    """The front end keeps the sample's SIFT from the peak-threshold search and extracts the other images
+    into the same database: the same images, cameras, keypoints and descriptors as one extraction of all."""
+    scene = read_transforms(DEMO / "transforms.json")
+    views = Scene(scene.cameras, [View(v.name, v.path, 0) for v in scene.views[:6]])
+    names = _image_names(views, DEMO / "images")
+    opts = FrontEndOptions(peak_sample=3, features="classic")
+    peak = pycolmap.FeatureExtractionOptions().sift.peak_threshold / 3
+    once, reused = tmp_path / "once.db", tmp_path / "reused.db"
+    _extract(views, DEMO / "images", names, once, opts, False, peak)
+    _extract(views, DEMO / "images", names, reused, opts, False, peak, only=names[::2])
+    extract_more(views, DEMO / "images", names[1::2], reused, opts, peak)
+
+    def content(path):
+        with pycolmap.Database.open(str(path)) as db:
+            images = sorted(db.read_all_images(), key=lambda im: im.image_id)
+            return ([(im.name, im.camera_id) for im in images], [list(c.params) for c in db.read_all_cameras()],
+                    [(db.read_keypoints(im.image_id), db.read_descriptors(im.image_id).data) for im in images])
+
+    (names_a, cams_a, feats_a), (names_b, cams_b, feats_b) = content(once), content(reused)
+    assert names_a == names_b and [n for n, _ in names_a] == names and cams_a == cams_b
+    for (ka, da), (kb, db_) in zip(feats_a, feats_b):
+        assert len(ka) > 100 and np.array_equal(ka, kb) and np.array_equal(da, db_)
 
 
 def test_sets_up_to_200_images_are_matched_exhaustively_larger_ones_by_retrieval():
