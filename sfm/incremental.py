@@ -10,8 +10,8 @@ without aborting on a view that fails to register.
 4. neural bundle adjustment of poses and SDF (sfm/neural_ba.py), locally after each view and over
    everything periodically and at the end;
 5. a view that fails is retried after the next success, and after the last vote withdraws views; one
-   that only its neighbours' vote refuses is registered on trial (loop closure, close_loop); a view
-   that never registers is reported;
+   that only its neighbours' vote refuses is registered on trial (loop closure, close_loop); the
+   views still out are tried once more after the final rounds; a view that never registers is reported;
 6. the last word a Ceres bundle adjustment of the points the neural one kept (sfm/classical_polish.py).
 Photos without a focal length are solved twice, the second time with the first's focal length
 (sfm/self_calibration.py).
