@@ -581,8 +581,8 @@ def close_loop(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOption
         if not outvoted(rec, v, rec.poses[v], opts) and not drop_contradicted(rec, opts):
             rep = rec.reports[v]
             rep.registered, rep.inliers, rep.reason = True, res.num_inliers, ""
-            log.info(f"sfm: view {v} registered against its neighbours' vote; with it in, the bundle adjustment "
-                     "left no pose contradicting its neighbours")
+            log.debug(f"view {v} registered against its neighbours' vote; with it in, the bundle adjustment "
+                      "left no pose contradicting its neighbours")
             return v
         state.restore(rec)
     return None
