@@ -357,7 +357,7 @@ def relative_rotation_errors(rec: Reconstruction, truth: list) -> np.ndarray:
 
 
 def test_a_view_outvoted_by_a_twisted_half_of_an_open_ring_closes_it_on_trial():
-    """The Middlebury dino (one seed): GLOMAP left the ring open, its halves 4.5-6.7 deg apart, and
+    """The Middlebury dino (two seeds): GLOMAP left the ring open, its halves 4.5-6.7 deg apart, and
     dinoSR0013 lost the vote of the turned half whatever its pose. Placed on trial, one bundle
     adjustment closes the ring and nothing contradicts any more: it is kept."""
     rec, truth, opts = two_halves(twist_deg=10.0, look_alike=False)
