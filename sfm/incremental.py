@@ -553,6 +553,9 @@ class ModelState:
         rec.sdf.load_state_dict(self.sdf)
 
 
+LOOP_TRIALS = 3  # trial registrations per close_loop call: each costs a bundle adjustment over everything
+
+
 def close_loop(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOptions) -> int | None:
     """Loop closure: a view whose PnP pose passes its inlier checks but loses its neighbours' vote,
     registered on trial: placed, its tracks triangulated, everything adjusted once, and kept when no
@@ -560,8 +563,10 @@ def close_loop(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOption
     only as right as the model: GLOMAP left the dino ring open at dinoSR0013-14 (two seeds:
     dinoSR0014 misplaced, on one of them dinoSR0013 too), its halves turned 4.5-6.7 deg apart, and the
     view that closes the ring contradicted one half whatever its pose. With it placed, one bundle
-    adjustment closed the ring (every view within 1 deg). Returns the view kept, or None."""
+    adjustment closed the ring (every view within 1 deg). At most LOOP_TRIALS views are tried, the
+    most PnP inliers first. Returns the view kept, or None."""
     near = near_level_set(rec, opts.tau)
+    found: list[tuple[int, PnPResult]] = []
     for v in candidates:
         voters = voting_neighbours(rec, v, opts)
         if len(voters) < 2:
@@ -569,8 +574,9 @@ def close_loop(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOption
         sources = chain(surface_points(rec, v, near, opts), points_by_neighbour(rec, v, voters))
         res = next((p for x, X, source in sources if (p := pnp_pose(rec, v, x, X, source, opts)[0]) is not None),
                    None)
-        if res is None:
-            continue
+        if res is not None:
+            found.append((v, res))
+    for v, res in sorted(found, key=lambda f: -f[1].num_inliers)[:LOOP_TRIALS]:
         state = ModelState.of(rec)
         rec.poses[v] = (res.R, res.t)
         triangulate_new(rec, v, opts)
