@@ -18,6 +18,7 @@ from sfm.incremental import (NeuralSfMOptions, Reconstruction, ViewReport, check
                              drop_far_points, epipolar_support, fit_sdf_to_points, gauge_views, make_sdf, mean_error,
                              polish_and_refit, register_next, register_pending, surface_correspondences, track_lookup,
                              withdraw)
+from sfm.pose_metrics import rotation_angle_deg
 from sfm.triangulation import reproject
 
 
@@ -184,7 +185,7 @@ def test_a_view_outnumbered_by_look_alike_points_is_registered_from_one_neighbou
     assert res is None and "epipolar" in why
     assert register_next(rec, [0], opts) == 0
     R, t = rec.poses[0]
-    assert np.degrees(np.arccos(np.clip((np.trace(R @ truth[0].T) - 1) / 2, -1, 1))) < 0.1
+    assert rotation_angle_deg(R @ truth[0].T) < 0.1
 
 
 def test_a_view_is_registered_from_its_tracks_points_before_points_traced_onto_a_rough_surface():
@@ -217,7 +218,7 @@ def test_a_view_is_registered_from_its_tracks_points_before_points_traced_onto_a
     assert len(surface_correspondences(rec, 0)[0]) > 400
     assert register_next(rec, [0], opts) == 0
     R, t = rec.poses[0]
-    assert np.degrees(np.arccos(np.clip((np.trace(R @ truth[0].T) - 1) / 2, -1, 1))) < 0.1
+    assert rotation_angle_deg(R @ truth[0].T) < 0.1
 
 
 def sphere_ring(turned: int) -> tuple[Reconstruction, list, np.ndarray]:
@@ -258,7 +259,7 @@ def test_a_view_the_last_vote_withdraws_is_registered_again():
     assert registered == [5] and sorted(rec.poses) == list(range(8))
     assert rec.reports[5].registered and rec.reports[5].dropped == 1
     R, t = rec.poses[5]
-    assert np.degrees(np.arccos(np.clip((np.trace(R @ truth[5][0].T) - 1) / 2, -1, 1))) < 0.1
+    assert rotation_angle_deg(R @ truth[5][0].T) < 0.1
     np.testing.assert_allclose(-R.T @ t, -truth[5][0].T @ truth[5][1], atol=1e-3)
 
 
@@ -352,8 +353,7 @@ def two_halves(twist_deg: float, look_alike: bool) -> tuple[Reconstruction, list
 def relative_rotation_errors(rec: Reconstruction, truth: list) -> np.ndarray:
     """Degrees between each registered view's rotation relative to view 0 and the true one."""
     R0, T0 = rec.poses[0][0], truth[0][0]
-    return np.array([np.degrees(np.arccos(np.clip((np.trace((R @ R0.T) @ (truth[w][0] @ T0.T).T) - 1) / 2, -1, 1)))
-                     for w, (R, _) in rec.poses.items()])
+    return np.array([rotation_angle_deg((R @ R0.T) @ (truth[w][0] @ T0.T).T) for w, (R, _) in rec.poses.items()])
 
 
 def test_a_view_outvoted_by_a_twisted_half_of_an_open_ring_closes_it_on_trial():
