@@ -108,7 +108,8 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
         peak, extracted = peak_threshold(scene, image_dir, names, database, opts, peak)
     if opts.features != "rich":
         if extracted:
-            extract_more(scene, image_dir, [n for n in names if n not in set(extracted)], database, opts, peak)
+            done = set(extracted)
+            extract_more(scene, image_dir, [n for n in names if n not in done], database, opts, peak)
         else:
             _extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak)
         _match(scene, database, opts, rich=False)
@@ -170,10 +171,11 @@ def _extract(scene: Scene, image_dir: Path, names: list[str], database: Path, op
     # finish, and GLOMAP's result depends on that order (dino ring: 0.7 or 2-3 deg from run to run)
     pycolmap.Database.open(str(database)).close()
     pycolmap.import_images(database, image_dir, camera_mode=mode, image_names=names, options=reader)
-    extract_more(scene, image_dir, names if only is None else only, database, opts, peak_threshold, rich)
+    todo = names if only is None else only
+    extract_more(scene, image_dir, todo, database, opts, peak_threshold, rich)
     if len(scene.cameras) == 1 and not scene.cameras[0].focal_known:
         set_focal_prior(database, False)
-    return keypoint_counts(database, names if only is None else only)
+    return keypoint_counts(database, todo)
 
 
 def extract_more(scene: Scene, image_dir: Path, names: list[str], database: Path, opts: FrontEndOptions,

@@ -498,8 +498,7 @@ def register_next(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOpt
         if res is None:
             rep.reason = why
             continue
-        rec.poses[v] = (res.R, res.t)
-        rep.registered, rep.inliers, rep.reason = True, res.num_inliers, ""
+        place_pose(rec, v, res)
         log.debug(f"registered view {v} ({res.num_inliers} PnP inliers)")
         return v
     return None
@@ -521,11 +520,12 @@ def register_pending(rec: Reconstruction, pending: list[int], opts: NeuralSfMOpt
         v = register_next(rec, pending, opts)
         if v is None:
             retry = withdraw(rec, opts)
-            pending += retry
-            if not retry and (v := close_loop(rec, pending, opts)) is None:
-                return
-            if v is None:
+            if retry:
+                pending += retry
                 continue
+            v = close_loop(rec, pending, opts)
+            if v is None:
+                return
         pending.remove(v)
         pending += placed(v)
 
@@ -578,15 +578,13 @@ def close_loop(rec: Reconstruction, candidates: list[int], opts: NeuralSfMOption
             found.append((v, res))
     for v, res in sorted(found, key=lambda f: -f[1].num_inliers)[:LOOP_TRIALS]:
         state = ModelState.of(rec)
-        rec.poses[v] = (res.R, res.t)
+        place_pose(rec, v, res)
         triangulate_new(rec, v, opts)
         if opts.classical_polish:
             polish_and_refit(rec, opts)
         else:
             run_ba(rec, list(rec.poses), opts.global_steps, opts, refine_focal=focal_now(rec, opts))
         if not outvoted(rec, v, rec.poses[v], opts) and not drop_contradicted(rec, opts):
-            rep = rec.reports[v]
-            rep.registered, rep.inliers, rep.reason = True, res.num_inliers, ""
             log.debug(f"view {v} registered against its neighbours' vote; with it in, the bundle adjustment "
                       "left no pose contradicting its neighbours")
             return v
@@ -715,6 +713,13 @@ def drop_contradicted(rec: Reconstruction, opts: NeuralSfMOptions) -> list[int]:
         rec.xyz[seen < 2] = np.nan
         log.debug(f"withdrew views {dropped}; bad pairs {sorted(rec.bad_pairs)}; gauge {rec.gauge}")
     return dropped
+
+
+def place_pose(rec: Reconstruction, v: int, res: PnPResult) -> None:
+    """Give v PnP's pose and say so in its report (withdraw_pose undoes it)."""
+    rec.poses[v] = (res.R, res.t)
+    rep = rec.reports.setdefault(v, ViewReport())
+    rep.registered, rep.inliers, rep.reason = True, res.num_inliers, ""
 
 
 def withdraw_pose(rec: Reconstruction, v: int, reason: str) -> None:
