@@ -16,6 +16,7 @@ from fields.scene import Scene, View
 from sfm.io.colmap_model import scene_from_reconstruction
 from sfm.report import name_list
 from sfm.retrieval import match_by_retrieval
+from sfm.spatial import count_located, match_spatially
 
 log = logging.getLogger("fields")
 
@@ -27,13 +28,17 @@ class FrontEndOptions:
     max_image_size: int = 1600
     max_num_features: int = 8192
     # auto: exhaustive matching up to exhaustive_up_to images (as COLMAP's automatic reconstructor, which
-    # switches at 200), retrieval beyond; exhaustive; sequential (COLMAP's sequential matcher: successors
-    # in name order, sequential_overlap of them, for video frames); retrieval (sfm/retrieval.py: each
-    # image with its retrieval_neighbours most similar and the sequential_overlap after it)
+    # switches at 200), beyond that spatial when every photo has a GPS position, else retrieval;
+    # exhaustive; sequential (COLMAP's sequential matcher: successors in name order, sequential_overlap
+    # of them, for video frames); retrieval (sfm/retrieval.py: each image with its retrieval_neighbours
+    # most similar and the sequential_overlap after it); spatial (sfm/spatial.py: each photo with its
+    # spatial_neighbours nearest by EXIF GPS position within spatial_max_distance_m; COLMAP's defaults)
     matching: str = "auto"
     exhaustive_up_to: int = 200
     retrieval_neighbours: int = 40
     sequential_overlap: int = 10
+    spatial_neighbours: int = 50
+    spatial_max_distance_m: float = 100.0
     seed: int = 0
     # classic: COLMAP's SIFT and matching, its defaults. rich: affine-adapted, domain-size-pooled SIFT
     # with guided matching, which on wide baselines and weak texture (a ring of 16 views, 25 views
@@ -65,7 +70,8 @@ def _image_names(scene: Scene, image_dir: Path) -> list[str]:
 def upright_images(names: list[str], image_dir: Path, work: Path) -> Path:
     """The folder SIFT should read: image_dir itself, or, when some photos carry an EXIF rotation
     (which pycolmap does not apply, while our cameras and images are upright), work/upright with
-    those photos turned upright and links to the others, under the same names."""
+    those photos turned upright (their other EXIF tags, GPS among them, kept) and links to the others,
+    under the same names."""
     from PIL import Image, ImageOps
 
     rotated = []
@@ -81,7 +87,8 @@ def upright_images(names: list[str], image_dir: Path, work: Path) -> Path:
     for name in names:
         if name in rotated:
             with Image.open(image_dir / name) as im:
-                ImageOps.exif_transpose(im).save(out / name, quality=95)
+                upright = ImageOps.exif_transpose(im)
+                upright.save(out / name, quality=95, exif=upright.getexif())  # GPS kept, orientation gone
         else:
             (out / name).symlink_to((image_dir / name).resolve())
     return out
@@ -93,6 +100,7 @@ class Features:
 
     folder: Path  # image_dir, or upright copies of EXIF-rotated photos
     rich: bool  # affine, domain-size-pooled SIFT and guided matching
+    pairs: str = "exhaustive"  # which pairs were matched (matching_mode)
 
 
 def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: FrontEndOptions) -> Features:
@@ -100,8 +108,8 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
     classic or rich as opts.features says."""
     if opts.features not in ("auto", "classic", "rich"):
         raise FieldsError(f"sfm features must be auto, classic or rich, not {opts.features!r}")
-    matching_mode(len(scene.views), opts)
     names = _image_names(scene, image_dir)
+    pairs = matching_mode(len(names), opts, count_located([image_dir / n for n in names]))
     image_dir = upright_images(names, image_dir, database.parent)
     peak, extracted = pycolmap.FeatureExtractionOptions().sift.peak_threshold, []
     if opts.features != "classic":
@@ -112,14 +120,14 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
             extract_more(scene, image_dir, [n for n in names if n not in done], database, opts, peak)
         else:
             _extract(scene, image_dir, names, database, opts, rich=False, peak_threshold=peak)
-        _match(scene, database, opts, rich=False)
+        _match(database, opts, False, pairs)
         if opts.features == "classic" or not wants_rich(weak_views(database, opts.strong_pair), len(names), opts):
-            return Features(image_dir, False)
+            return Features(image_dir, False, pairs)
         log.info("sfm: few verified matches for some views; extracting and matching again with affine, "
                  "domain-size-pooled SIFT and guided matching")
     _extract(scene, image_dir, names, database, opts, rich=True, peak_threshold=peak)
-    _match(scene, database, opts, rich=True)
-    return Features(image_dir, True)
+    _match(database, opts, True, pairs)
+    return Features(image_dir, True, pairs)
 
 
 def match_again(scene: Scene, database: Path, opts: FrontEndOptions, features: Features) -> None:
@@ -129,7 +137,7 @@ def match_again(scene: Scene, database: Path, opts: FrontEndOptions, features: F
     with pycolmap.Database.open(str(database)) as db:
         db.clear_two_view_geometries()
         db.clear_matches()
-    _match(scene, database, opts, features.rich)
+    _match(database, opts, features.rich, features.pairs)
 
 
 def peak_sample(names: list[str], size: int) -> list[str]:
@@ -206,33 +214,43 @@ def _sift_options(scene: Scene, opts: FrontEndOptions, rich: bool, peak_threshol
     return reader, extraction, pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.AUTO
 
 
-MATCHING = ("auto", "exhaustive", "sequential", "retrieval")
+MATCHING = ("auto", "exhaustive", "sequential", "retrieval", "spatial")
 
 
-def matching_mode(num_images: int, opts: FrontEndOptions) -> str:
-    """Which pairs to match: opts.matching, with auto resolved by the number of images."""
+def matching_mode(num_images: int, opts: FrontEndOptions, located: int = 0) -> str:
+    """Which pairs to match: opts.matching, with auto resolved by the number of images and of those
+    with a GPS position (`located`)."""
     if opts.matching not in MATCHING:
         raise FieldsError(f"sfm matching must be one of {', '.join(MATCHING)}, not {opts.matching!r}")
     if opts.matching in ("retrieval", "auto") and opts.retrieval_neighbours < 1:
         raise FieldsError(f"sfm retrieval_neighbours must be at least 1, not {opts.retrieval_neighbours}")
+    if opts.matching in ("spatial", "auto") and (opts.spatial_neighbours < 1 or opts.spatial_max_distance_m <= 0):
+        raise FieldsError("sfm spatial matching needs spatial_neighbours >= 1 and spatial_max_distance_m > 0, "
+                          f"not {opts.spatial_neighbours} and {opts.spatial_max_distance_m}")
+    if opts.matching == "spatial" and located < num_images:
+        raise FieldsError(f"sfm matching spatial needs a GPS position in every photo's EXIF; {num_images - located} "
+                          f"of the {num_images} photos have none (use auto, retrieval or exhaustive)")
     if opts.matching != "auto":
         return opts.matching
-    return "exhaustive" if num_images <= opts.exhaustive_up_to else "retrieval"
+    if num_images <= opts.exhaustive_up_to:
+        return "exhaustive"
+    return "spatial" if located == num_images else "retrieval"
 
 
-def _match(scene: Scene, database: Path, opts: FrontEndOptions, rich: bool) -> None:
-    """Matching of the pairs matching_mode chooses, with geometric verification, guided when rich."""
+def _match(database: Path, opts: FrontEndOptions, rich: bool, mode: str) -> None:
+    """Matching of the pairs `mode` (matching_mode) says, with geometric verification, guided when rich."""
     matching = pycolmap.FeatureMatchingOptions()
     matching.guided_matching = rich
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = opts.seed
-    mode = matching_mode(len(scene.views), opts)
     if mode == "exhaustive":
         pycolmap.match_exhaustive(database, matching_options=matching, verification_options=verification,
                                   device=pycolmap.Device.cpu)
     elif mode == "retrieval":
         match_by_retrieval(database, opts.retrieval_neighbours, opts.sequential_overlap, matching, verification,
                            opts.seed)
+    elif mode == "spatial":
+        match_spatially(database, opts.spatial_neighbours, opts.spatial_max_distance_m, matching, verification)
     else:
         sequence = pycolmap.SequentialPairingOptions()
         sequence.overlap = max(1, opts.sequential_overlap)
