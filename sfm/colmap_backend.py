@@ -104,12 +104,14 @@ class Features:
 
 
 def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: FrontEndOptions) -> Features:
-    """SIFT into a fresh COLMAP database, then exhaustive (or sequential) matching with verification,
-    classic or rich as opts.features says."""
+    """SIFT into a fresh COLMAP database, then matching of the pairs matching_mode chooses (the photos'
+    GPS positions read only where spatial matching may be chosen) with verification, classic or rich
+    as opts.features says."""
     if opts.features not in ("auto", "classic", "rich"):
         raise FieldsError(f"sfm features must be auto, classic or rich, not {opts.features!r}")
     names = _image_names(scene, image_dir)
-    pairs = matching_mode(len(names), opts, count_located([image_dir / n for n in names]))
+    spatial_possible = opts.matching == "spatial" or (opts.matching == "auto" and len(names) > opts.exhaustive_up_to)
+    pairs = matching_mode(len(names), opts, count_located([image_dir / n for n in names]) if spatial_possible else 0)
     image_dir = upright_images(names, image_dir, database.parent)
     peak, extracted = pycolmap.FeatureExtractionOptions().sift.peak_threshold, []
     if opts.features != "classic":
