@@ -7,6 +7,7 @@ import logging
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pycolmap
@@ -100,7 +101,7 @@ class Features:
 
     folder: Path  # image_dir, or upright copies of EXIF-rotated photos
     rich: bool  # affine, domain-size-pooled SIFT and guided matching
-    pairs: str = "exhaustive"  # which pairs were matched (matching_mode)
+    pairs: str  # which pairs were matched (matching_mode)
 
 
 def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: FrontEndOptions) -> Features:
@@ -110,8 +111,7 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
     if opts.features not in ("auto", "classic", "rich"):
         raise FieldsError(f"sfm features must be auto, classic or rich, not {opts.features!r}")
     names = _image_names(scene, image_dir)
-    spatial_possible = opts.matching == "spatial" or (opts.matching == "auto" and len(names) > opts.exhaustive_up_to)
-    pairs = matching_mode(len(names), opts, count_located([image_dir / n for n in names]) if spatial_possible else 0)
+    pairs = matching_mode(len(names), opts, lambda: count_located([image_dir / n for n in names]))
     image_dir = upright_images(names, image_dir, database.parent)
     peak, extracted = pycolmap.FeatureExtractionOptions().sift.peak_threshold, []
     if opts.features != "classic":
@@ -219,9 +219,10 @@ def _sift_options(scene: Scene, opts: FrontEndOptions, rich: bool, peak_threshol
 MATCHING = ("auto", "exhaustive", "sequential", "retrieval", "spatial")
 
 
-def matching_mode(num_images: int, opts: FrontEndOptions, located: int = 0) -> str:
+def matching_mode(num_images: int, opts: FrontEndOptions, located: Callable[[], int] = lambda: 0) -> str:
     """Which pairs to match: opts.matching, with auto resolved by the number of images and of those
-    with a GPS position (`located`)."""
+    with a GPS position (`located()`, called only where spatial matching may be chosen: it reads
+    every photo's EXIF)."""
     if opts.matching not in MATCHING:
         raise FieldsError(f"sfm matching must be one of {', '.join(MATCHING)}, not {opts.matching!r}")
     if opts.matching in ("retrieval", "auto") and opts.retrieval_neighbours < 1:
@@ -229,14 +230,14 @@ def matching_mode(num_images: int, opts: FrontEndOptions, located: int = 0) -> s
     if opts.matching in ("spatial", "auto") and (opts.spatial_neighbours < 1 or opts.spatial_max_distance_m <= 0):
         raise FieldsError("sfm spatial matching needs spatial_neighbours >= 1 and spatial_max_distance_m > 0, "
                           f"not {opts.spatial_neighbours} and {opts.spatial_max_distance_m}")
-    if opts.matching == "spatial" and located < num_images:
-        raise FieldsError(f"sfm matching spatial needs a GPS position in every photo's EXIF; {num_images - located} "
+    if opts.matching == "spatial" and (missing := num_images - located()) > 0:
+        raise FieldsError(f"sfm matching spatial needs a GPS position in every photo's EXIF; {missing} "
                           f"of the {num_images} photos have none (use auto, retrieval or exhaustive)")
     if opts.matching != "auto":
         return opts.matching
     if num_images <= opts.exhaustive_up_to:
         return "exhaustive"
-    return "spatial" if located == num_images else "retrieval"
+    return "spatial" if located() == num_images else "retrieval"
 
 
 def _match(database: Path, opts: FrontEndOptions, rich: bool, mode: str) -> None:

@@ -62,14 +62,16 @@ def test_an_upright_copy_of_a_rotated_photo_keeps_its_gps_position(tmp_path):
 
 def test_large_sets_are_matched_spatially_when_every_photo_has_a_position():
     opts = FrontEndOptions()
-    assert matching_mode(300, opts, located=300) == "spatial"
-    assert matching_mode(300, opts, located=299) == "retrieval"
-    assert matching_mode(100, opts, located=100) == "exhaustive"
-    assert matching_mode(10, replace(opts, matching="spatial"), located=10) == "spatial"
+    assert matching_mode(300, opts, located=lambda: 300) == "spatial"
+    assert matching_mode(300, opts, located=lambda: 299) == "retrieval"
+    assert matching_mode(100, opts, located=lambda: 100) == "exhaustive"
+    # up to 200 photos, auto never reads the EXIF of every photo
+    assert matching_mode(100, opts, located=lambda: 1 // 0) == "exhaustive"
+    assert matching_mode(10, replace(opts, matching="spatial"), located=lambda: 10) == "spatial"
     with pytest.raises(FieldsError, match="1 of the 10 photos have none"):
-        matching_mode(10, replace(opts, matching="spatial"), located=9)
+        matching_mode(10, replace(opts, matching="spatial"), located=lambda: 9)
     with pytest.raises(FieldsError, match="spatial_neighbours"):
-        matching_mode(10, replace(opts, matching="spatial", spatial_neighbours=0), located=10)
+        matching_mode(10, replace(opts, matching="spatial", spatial_neighbours=0), located=lambda: 10)
 
 
 def matched_pairs(database) -> set[frozenset[str]]:
@@ -86,11 +88,10 @@ def test_spatial_matching_pairs_each_photo_with_its_nearest_by_gps_and_the_model
     pairs, and COLMAP's mapper registers all 32 from them; within 5 m of each other no photo has a
     partner."""
     scene = read_transforms(DEMO / "transforms.json")
-    ring = scene.views
     (tmp_path / "images").mkdir()
     rng = np.random.default_rng(0)
     east_north = {}
-    for v in ring:
+    for v in scene.views:
         centre = -v.R.T @ v.t
         east_north[v.path.name] = 10.0 * centre[:2] + rng.normal(0.0, 0.3, 2)
         east, north = east_north[v.path.name]
@@ -102,7 +103,7 @@ def test_spatial_matching_pairs_each_photo_with_its_nearest_by_gps_and_the_model
     for a in names:
         dist = {b: np.linalg.norm(east_north[a] - east_north[b]) for b in names if b != a}
         expected |= {frozenset((a, b)) for b in sorted(dist, key=dist.get)[:8]}
-    inputs = Scene(scene.cameras, [View(v.name, tmp_path / "images" / v.path.name, 0) for v in ring])
+    inputs = Scene(scene.cameras, [View(v.name, tmp_path / "images" / v.path.name, 0) for v in scene.views])
     opts = FrontEndOptions(features="classic", matching="spatial", spatial_neighbours=8)
     result = classical_sfm(inputs, tmp_path / "images", tmp_path / "work", opts)
     database = tmp_path / "work" / "database.db"
