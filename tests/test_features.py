@@ -150,18 +150,21 @@ def verified_pairs(database) -> tuple[int, dict[tuple[str, str], int]]:
                    for pid, g in zip(pair_ids, geometries) if len(g.inlier_matches)}
 
 
-def test_retrieval_finds_most_images_best_partner_and_adds_their_sequence_neighbours(tmp_path):
+def test_retrieval_finds_most_images_best_partner_adds_their_sequence_neighbours_and_repeats(tmp_path):
     """Retrieval with a visual index built from the set's own descriptors, each image matched to its 3
     most similar: for most images, the partner with which exhaustive matching verifies the most
     inliers is among them (by chance: 3 of 15, 20 %), in a fraction of the pairs. With an overlap of
-    1, each image is also matched to the next in name order (video frames)."""
+    1, each image is also matched to the next in name order (video frames). A second run chooses the
+    same pairs and verifies the same matches (COLMAP's own retrieval matcher did not: CI once lost a
+    pair between two runs)."""
     scene = read_transforms(DEMO / "transforms.json")
     views = Scene(scene.cameras, [View(v.name, v.path, 0) for v in scene.views[:16]])
     names = sorted(v.path.name for v in views.views)
     opts = FrontEndOptions(features="classic", retrieval_neighbours=3)
     runs = {"exhaustive": replace(opts, matching="exhaustive"),
             "retrieval": replace(opts, matching="retrieval", sequential_overlap=0),
-            "sequence": replace(opts, matching="retrieval", sequential_overlap=1)}
+            "sequence": replace(opts, matching="retrieval", sequential_overlap=1),
+            "again": replace(opts, matching="retrieval", sequential_overlap=0)}
     tried, verified = {}, {}
     for run, run_opts in runs.items():
         (tmp_path / run).mkdir()
@@ -174,6 +177,26 @@ def test_retrieval_finds_most_images_best_partner_and_adds_their_sequence_neighb
     sequence = set(zip(names, names[1:]))
     assert sequence <= set(verified["exhaustive"]) and not sequence <= set(verified["retrieval"])
     assert sequence | set(verified["retrieval"]) <= set(verified["sequence"])
+    listed = {run: (tmp_path / run / "pairs.txt").read_text() for run in ("retrieval", "again")}
+    assert listed["retrieval"] == listed["again"] and len(listed["retrieval"].splitlines()) == tried["retrieval"]
+    assert verified["again"] == verified["retrieval"]
+
+
+def test_retrieval_matches_photos_whose_names_hold_spaces(tmp_path):
+    """COLMAP reads a pair list's lines as two names split at a space: with such names, retrieval
+    goes through COLMAP's own retrieval matcher, and every pair chosen is still matched."""
+    scene = read_transforms(DEMO / "transforms.json")
+    images = tmp_path / "images"
+    images.mkdir()
+    views = []
+    for k, v in enumerate(scene.views[:6]):
+        (images / f"photo {k}.jpg").write_bytes(v.path.read_bytes())
+        views.append(View(v.name, images / f"photo {k}.jpg", 0))
+    opts = FrontEndOptions(features="classic", matching="retrieval", retrieval_neighbours=2, sequential_overlap=1)
+    extract_and_match(Scene(scene.cameras, views), images, tmp_path / "database.db", opts)
+    tried, verified = verified_pairs(tmp_path / "database.db")
+    assert not (tmp_path / "pairs.txt").exists()
+    assert {(f"photo {k}.jpg", f"photo {k + 1}.jpg") for k in range(5)} <= set(verified) and tried <= 6 * 2 + 5
 
 
 def test_the_rich_front_end_is_wanted_when_at_least_one_view_in_20_is_weak():
