@@ -5,9 +5,7 @@ visual words it shares most. COLMAP ships its trees as downloads (trained on Fli
 machine without internet cannot fetch; pycolmap's visual index (k-means visual words with a Hamming
 embedding) builds one from the set's own SIFT descriptors in seconds instead. Photos taken in
 sequence (video frames) are also matched to their neighbours in name order, which retrieval alone
-can miss on plain surfaces. COLMAP's retrieval matcher queries the index from several threads while
-it matches, and its pairs then change from run to run; here the pairs are chosen with one thread and
-matched afterwards as a list, so a run repeats.
+can miss on plain surfaces.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import numpy as np
 import pycolmap
 
 from fields.errors import FieldsError
+from sfm.pair_list import chosen_pairs, match_pair_list
 
 VISUAL_WORDS = 1024  # lego, 100 views: k = 40 retrieves 97 % of the pairs exhaustive matching verifies
 DESCRIPTORS_PER_WORD = 100  # k-means training sample; below 39 per word FAISS warns
@@ -54,46 +53,29 @@ def build_visual_index(database: Path, out: Path, seed: int = 0) -> Path:
 def match_by_retrieval(database: Path, neighbours: int, overlap: int, matching: pycolmap.FeatureMatchingOptions,
                        verification: pycolmap.TwoViewGeometryOptions, seed: int = 0) -> None:
     """Each image matched to its `neighbours` most similar images (a visual index built from the set)
-    and to the `overlap` images after it in name order, with geometric verification. The pairs are
-    chosen first, written to `pairs.txt` beside the database, then matched as one list: the same
-    photos give the same pairs and matches on every run."""
+    and to the `overlap` images after it in name order, with geometric verification: the pairs are
+    chosen first (the retrieval on one thread) and matched as a list (sfm/pair_list.py)."""
     index = build_visual_index(database, database.parent / "visual_index.bin", seed)
     retrieval = pycolmap.VocabTreePairingOptions()
     retrieval.num_images = neighbours + 1  # the best match of an image is itself
     retrieval.vocab_tree_path = str(index)
-    retrieval.num_threads = 1
+    retrieval.num_threads = 1  # several threads: a different set of pairs from run to run (RESULTS.md)
     sequence = pycolmap.SequentialPairingOptions()
     sequence.overlap = max(1, overlap)
     sequence.quadratic_overlap = False
-    pairs = retrieval_pairs(database, retrieval, sequence if overlap >= 1 else None)
-    if any(" " in name for pair in pairs for name in pair):  # COLMAP splits a pair list's lines at spaces
-        retrieval.num_threads = -1  # COLMAP's own retrieval matcher, whose pairs vary between runs
-        pycolmap.match_vocabtree(database, matching_options=matching, pairing_options=retrieval,
-                                 verification_options=verification, device=pycolmap.Device.cpu)
-        if overlap >= 1:
-            pycolmap.match_sequential(database, matching_options=matching, pairing_options=sequence,
-                                      verification_options=verification, device=pycolmap.Device.cpu)
+
+    def generators(db: pycolmap.Database) -> list[pycolmap.PairGenerator]:
+        following = [pycolmap.SequentialPairGenerator(sequence, db)] if overlap >= 1 else []
+        return [pycolmap.VocabTreePairGenerator(retrieval, db)] + following
+
+    if match_pair_list(database, chosen_pairs(database, generators), matching, verification):
         return
-    listed = database.parent / "pairs.txt"
-    listed.write_text("".join(f"{a} {b}\n" for a, b in pairs))
-    imported = pycolmap.ImportedPairingOptions()
-    imported.match_list_path = str(listed)
-    pycolmap.match_image_pairs(database, matching_options=matching, pairing_options=imported,
-                               verification_options=verification, device=pycolmap.Device.cpu)
-
-
-def retrieval_pairs(database: Path, retrieval: pycolmap.VocabTreePairingOptions,
-                    sequence: pycolmap.SequentialPairingOptions | None) -> list[tuple[str, str]]:
-    """The image pairs (names, each pair and the list sorted) that `retrieval`, and `sequence` when
-    given, choose. With one retrieval thread: COLMAP's concurrent queries of the index give a
-    different set of pairs from run to run (the demo's first 16 views on a busy machine: 26 sets in
-    200 runs; with one thread, 1 set in 100)."""
-    with pycolmap.Database.open(str(database)) as db:
-        names = {im.image_id: im.name for im in db.read_all_images()}
-        pairs = pycolmap.VocabTreePairGenerator(retrieval, db).all_pairs()
-        if sequence is not None:
-            pairs += pycolmap.SequentialPairGenerator(sequence, db).all_pairs()
-    return sorted({tuple(sorted((names[a], names[b]))) for a, b in pairs if a != b})
+    retrieval.num_threads = -1  # names with spaces: COLMAP's own retrieval matcher, whose pairs vary between runs
+    pycolmap.match_vocabtree(database, matching_options=matching, pairing_options=retrieval,
+                             verification_options=verification, device=pycolmap.Device.cpu)
+    if overlap >= 1:
+        pycolmap.match_sequential(database, matching_options=matching, pairing_options=sequence,
+                                  verification_options=verification, device=pycolmap.Device.cpu)
 
 
 @contextmanager

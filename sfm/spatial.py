@@ -5,7 +5,7 @@ pycolmap's image reader stores each photo's EXIF GPS position as a pose prior in
 spatial pairing turns them into Earth-centred coordinates (altitude ignored: GPS heights are the
 least reliable part) and pairs each photo with its nearest ones within a distance. This module says
 which photos have a position (read with Pillow, before any extraction, to choose the pairing) and
-runs that matcher.
+matches the pairs that matcher's pairing chooses.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pycolmap
 from PIL import Image
+
+from sfm.pair_list import chosen_pairs, match_pair_list
 
 GPS_IFD = 0x8825  # EXIF's GPS directory; in it: 1/2 latitude ref/value, 3/4 longitude, 5/6 altitude
 
@@ -50,10 +52,12 @@ def count_located(paths: list[Path]) -> int:
 def match_spatially(database: Path, neighbours: int, max_distance_m: float,
                     matching: pycolmap.FeatureMatchingOptions, verification: pycolmap.TwoViewGeometryOptions) -> None:
     """Each photo matched with its `neighbours` nearest by GPS position within max_distance_m metres,
-    with geometric verification."""
+    with geometric verification: the pairs are chosen first and matched as a list (sfm/pair_list.py)."""
     pairing = pycolmap.SpatialPairingOptions()
     pairing.max_num_neighbors = neighbours
     pairing.max_distance = max_distance_m
     pairing.ignore_z = True
-    pycolmap.match_spatial(database, matching_options=matching, pairing_options=pairing,
-                           verification_options=verification, device=pycolmap.Device.cpu)
+    pairs = chosen_pairs(database, lambda db: [pycolmap.SpatialPairGenerator(pairing, db)])
+    if not match_pair_list(database, pairs, matching, verification):  # names with spaces: COLMAP's own matcher
+        pycolmap.match_spatial(database, matching_options=matching, pairing_options=pairing,
+                               verification_options=verification, device=pycolmap.Device.cpu)

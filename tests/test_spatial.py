@@ -14,7 +14,7 @@ from PIL import Image
 from conftest import DEMO
 from fields.errors import FieldsError
 from fields.scene import Scene, View
-from sfm.colmap_backend import FrontEndOptions, _match, classical_sfm, matching_mode, upright_images
+from sfm.colmap_backend import FrontEndOptions, _match, classical_sfm, extract_and_match, matching_mode, upright_images
 from sfm.io import read_transforms
 from sfm.spatial import GPS_IFD, count_located, gps_position
 
@@ -85,8 +85,8 @@ def test_spatial_matching_pairs_each_photo_with_its_nearest_by_gps_and_the_model
     """The 32 demo views (two rings), each photo tagged with its camera's position (10 m per scene unit,
     jittered by decimetres, on a sphere's degrees): with 8 neighbours, the pairs matched are exactly
     each photo with its 8 nearest (the 9th is at least 1.8 m farther than the 8th), under half of all
-    pairs, and COLMAP's mapper registers all 32 from them; within 5 m of each other no photo has a
-    partner."""
+    pairs, listed once each in pairs.txt, and COLMAP's mapper registers all 32 from them; within 5 m of
+    each other no photo has a partner."""
     scene = read_transforms(DEMO / "transforms.json")
     (tmp_path / "images").mkdir()
     rng = np.random.default_rng(0)
@@ -108,9 +108,30 @@ def test_spatial_matching_pairs_each_photo_with_its_nearest_by_gps_and_the_model
     result = classical_sfm(inputs, tmp_path / "images", tmp_path / "work", opts)
     database = tmp_path / "work" / "database.db"
     assert matched_pairs(database) == expected and len(expected) < len(list(combinations(names, 2))) // 2
+    listed = (tmp_path / "work" / "pairs.txt").read_text().splitlines()  # each pair once, in name order
+    assert len(listed) == len(expected) and {frozenset(line.split()) for line in listed} == expected
     assert sum(v.registered for v in result.views) == 32
     with pycolmap.Database.open(str(database)) as db:
         db.clear_two_view_geometries()
         db.clear_matches()
     _match(database, replace(opts, spatial_max_distance_m=5.0), False, "spatial")
-    assert matched_pairs(database) == set()
+    assert matched_pairs(database) == set() and (tmp_path / "work" / "pairs.txt").read_text() == ""
+
+
+def test_spatial_matching_matches_photos_whose_names_hold_spaces(tmp_path):
+    """COLMAP reads a pair list's lines as two names split at a space: with such names the pairs go
+    through COLMAP's own spatial matcher, and each photo is still matched with its nearest. Six demo
+    photos 10 m apart along a street: with 1 neighbour, the pairs are the five between next photos."""
+    scene = read_transforms(DEMO / "transforms.json")
+    (tmp_path / "images").mkdir()
+    views = []
+    for k, v in enumerate(scene.views[:6]):
+        path = tmp_path / "images" / f"photo {k}.jpg"
+        save_with_gps(Image.open(v.path).convert("RGB"), path, LAT0 + 10.0 * k * (1 + 0.1 * k) / METRES_PER_DEGREE,
+                      LON0, 500.0)
+        views.append(View(v.name, path, 0))
+    opts = FrontEndOptions(features="classic", matching="spatial", spatial_neighbours=1)
+    extract_and_match(Scene(scene.cameras, views), tmp_path / "images", tmp_path / "database.db", opts)
+    assert not (tmp_path / "pairs.txt").exists()
+    assert matched_pairs(tmp_path / "database.db") == {frozenset((f"photo {k}.jpg", f"photo {k + 1}.jpg"))
+                                                       for k in range(5)}
