@@ -20,21 +20,18 @@ import pycolmap
 Generators = Callable[[pycolmap.Database], list[pycolmap.PairGenerator]]
 
 
-def chosen_pairs(database: Path, generators: Generators) -> list[tuple[str, str]]:
-    """Every pair (image names, each pair and the list sorted) that the pair generators built on the
-    open database choose, each once."""
+def match_chosen_pairs(database: Path, generators: Generators, matching: pycolmap.FeatureMatchingOptions,
+                       verification: pycolmap.TwoViewGeometryOptions) -> bool:
+    """The pairs that the pair generators built on the open database choose, each once, matched with
+    geometric verification through `pairs.txt` beside the database (names sorted within each pair and
+    down the list). False, choosing and matching nothing, when an image name holds a space: COLMAP
+    splits a pair list's lines at spaces."""
     with pycolmap.Database.open(str(database)) as db:
         names = {im.image_id: im.name for im in db.read_all_images()}
-        pairs = [pair for generator in generators(db) for pair in generator.all_pairs()]
-    return sorted({tuple(sorted((names[a], names[b]))) for a, b in pairs if a != b})
-
-
-def match_pair_list(database: Path, pairs: list[tuple[str, str]], matching: pycolmap.FeatureMatchingOptions,
-                    verification: pycolmap.TwoViewGeometryOptions) -> bool:
-    """`pairs` matched with geometric verification, through `pairs.txt` beside the database. False,
-    matching nothing, when a name holds a space: COLMAP splits a pair list's lines at spaces."""
-    if any(" " in name for pair in pairs for name in pair):
-        return False
+        if any(" " in name for name in names.values()):
+            return False
+        chosen = [pair for generator in generators(db) for pair in generator.all_pairs()]
+    pairs = sorted({tuple(sorted((names[a], names[b]))) for a, b in chosen if a != b})
     listed = database.parent / "pairs.txt"
     listed.write_text("".join(f"{a} {b}\n" for a, b in pairs))
     if pairs:

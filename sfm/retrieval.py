@@ -19,7 +19,7 @@ import numpy as np
 import pycolmap
 
 from fields.errors import FieldsError
-from sfm.pair_list import chosen_pairs, match_pair_list
+from sfm.pair_list import match_chosen_pairs
 
 VISUAL_WORDS = 1024  # lego, 100 views: k = 40 retrieves 97 % of the pairs exhaustive matching verifies
 DESCRIPTORS_PER_WORD = 100  # k-means training sample; below 39 per word FAISS warns
@@ -68,7 +68,7 @@ def match_by_retrieval(database: Path, neighbours: int, overlap: int, matching: 
         following = [pycolmap.SequentialPairGenerator(sequence, db)] if overlap >= 1 else []
         return [pycolmap.VocabTreePairGenerator(retrieval, db)] + following
 
-    if match_pair_list(database, chosen_pairs(database, generators), matching, verification):
+    if match_chosen_pairs(database, generators, matching, verification):
         return
     retrieval.num_threads = -1  # names with spaces: COLMAP's own retrieval matcher, whose pairs vary between runs
     pycolmap.match_vocabtree(database, matching_options=matching, pairing_options=retrieval,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pycolmap
 from PIL import Image
 
-from sfm.pair_list import chosen_pairs, match_pair_list
+from sfm.pair_list import match_chosen_pairs
 
 GPS_IFD = 0x8825  # EXIF's GPS directory; in it: 1/2 latitude ref/value, 3/4 longitude, 5/6 altitude
 
@@ -57,7 +57,7 @@ def match_spatially(database: Path, neighbours: int, max_distance_m: float,
     pairing.max_num_neighbors = neighbours
     pairing.max_distance = max_distance_m
     pairing.ignore_z = True
-    pairs = chosen_pairs(database, lambda db: [pycolmap.SpatialPairGenerator(pairing, db)])
-    if not match_pair_list(database, pairs, matching, verification):  # names with spaces: COLMAP's own matcher
+    if not match_chosen_pairs(database, lambda db: [pycolmap.SpatialPairGenerator(pairing, db)], matching,
+                              verification):  # names with spaces: COLMAP's own spatial matcher
         pycolmap.match_spatial(database, matching_options=matching, pairing_options=pairing,
                                verification_options=verification, device=pycolmap.Device.cpu)
