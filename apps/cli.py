@@ -113,8 +113,8 @@ def cmd_view(args: argparse.Namespace) -> None:
     import time
 
     from apps import config
+    from fields.neus.train import load_model, pick_device
     from fields.scene import Scene
-    from fields.train import load_model, pick_device
 
     run = Path(args.run)
     if not (run / "scene.json").is_file():
@@ -142,9 +142,9 @@ def cmd_view(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     from apps import config, pipeline
-    from fields.mesh_export import export_mesh
+    from fields.export.mesh import export_mesh
+    from fields.neus.train import load_model
     from fields.scene import Scene
-    from fields.train import load_model
 
     run = Path(args.run)
     if not (run / "checkpoints" / "field.pt").is_file():
@@ -187,9 +187,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_eval_views(args: argparse.Namespace) -> None:
     from rich.progress import track
 
+    from fields.eval.views import evaluate_views, held_out_views
+    from fields.neus.train import load_model
     from fields.scene import Scene
-    from fields.train import load_model
-    from fields.view_metrics import evaluate_views, held_out_views
 
     run = Path(args.run)
     if not (run / "checkpoints" / "field.pt").is_file():
@@ -227,7 +227,7 @@ def surface_report(run: Path, scene, reference: Path, align: Path | None) -> dic
     import numpy as np
     import trimesh
 
-    from fields.mesh_metrics import surface_distance
+    from fields.eval.meshes import surface_distance
     from sfm.io import load_scene
     from sfm.pose_metrics import umeyama
 
@@ -259,9 +259,9 @@ def cmd_fit_image(args: argparse.Namespace) -> None:
     import imageio.v2 as imageio
     import numpy as np
 
-    from fields.field import build_field, resolve_spec
-    from fields.fit_image import fit_image
+    from fields.fit.image import fit_image
     from fields.images import load_image, resize
+    from fields.nn.builder import build_field, resolve_spec
 
     img = load_image(Path(args.image))[..., :3]
     h, w = img.shape[:2]
@@ -281,9 +281,9 @@ def cmd_fit_image(args: argparse.Namespace) -> None:
 def cmd_fit_sdf(args: argparse.Namespace) -> None:
     import trimesh
 
-    from fields.field import build_field
-    from fields.fit_sdf import SphereResidualSDF, fit_sdf, sdf_spec
-    from fields.mesh_metrics import surface_distance
+    from fields.eval.meshes import surface_distance
+    from fields.fit.sdf import SphereResidualSDF, fit_sdf, sdf_spec
+    from fields.nn.builder import build_field
 
     try:
         mesh = trimesh.load(args.mesh, force="mesh", process=False)
@@ -311,7 +311,7 @@ def fresh_spec(spec: dict, img) -> dict:
     """The spec with its frequency hyperparameter chosen by FreSh against the image."""
     import time
 
-    from fields.fresh import fourier_sigma_maker, fresh_select, hash_finest_maker
+    from fields.fit.fresh import fourier_sigma_maker, fresh_select, hash_finest_maker
 
     kind = spec["encoding"]["type"]
     if kind not in FRESH_CANDIDATES:

@@ -18,13 +18,20 @@ import trimesh
 
 from apps.config import SFM_BACKENDS
 from fields.errors import FieldsError
-from fields.mesh_export import export_mesh
-from fields.normalisation import fit_unit_sphere
-from fields.occupancy_grid import OccupancyGrid
-from fields.view_metrics import evaluate_views, held_out_views, hold_out
+from fields.eval.views import evaluate_views, held_out_views, hold_out
+from fields.export.mesh import export_mesh
+from fields.export.video import (
+    depth_frames,
+    even_camera,
+    normal_frame,
+    orbit_poses,
+    render_image,
+    write_video,
+)
+from fields.geometry.normalisation import fit_unit_sphere
+from fields.neus.occupancy_grid import OccupancyGrid
+from fields.neus.train import TrainConfig, load_model, train
 from fields.scene import Camera, Scene
-from fields.train import TrainConfig, load_model, train
-from fields.video import depth_frames, even_camera, normal_frame, orbit_poses, render_image, write_video
 from sfm.io import load_scene, write_colmap, write_transforms
 from sfm.io.camera_path import CameraPose, read_camera_path, write_camera_path
 from sfm.io.image_folder import read_image_folder
@@ -91,8 +98,9 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene | Non
     import pycolmap
     from rich.console import Console
 
-    from sfm.colmap_backend import FrontEndOptions, classical_sfm
-    from sfm.incremental import NeuralSfMOptions, neural_sfm
+    from sfm.colmap import classical_sfm
+    from sfm.frontend.extract import FrontEndOptions
+    from sfm.neural.incremental import NeuralSfMOptions, neural_sfm
     from sfm.report import name_list, view_rows, write_report
 
     backend = cfg["sfm"]["backend"]

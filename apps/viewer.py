@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from fields.errors import FieldsError
+from fields.export.mesh import export_mesh, extract_mesh
+from fields.export.video import depth_frames, normal_frame, render_image
 from fields.images import composite
-from fields.mesh_export import export_mesh, extract_mesh
-from fields.neus import NeuSModel
-from fields.occupancy_grid import OccupancyGrid
+from fields.neus.occupancy_grid import OccupancyGrid
+from fields.neus.rendering import NeuSModel
 from fields.scene import Camera, Scene
-from fields.video import depth_frames, normal_frame, render_image
 
 log = logging.getLogger("fields")
 
@@ -230,7 +230,7 @@ class Viewer:
         self.set_stage(f"sfm: {len(scene.views)} images", 0.0)
 
     def sfm_update(self, snap) -> None:
-        """An sfm.incremental.SfMSnapshot: frustums appear as views register and move in bundle adjustment."""
+        """An sfm.neural.incremental.SfMSnapshot: frustums appear as views register and move in bundle adjustment."""
         self.poses = dict(snap.poses)
         self.cameras = list(snap.cameras)
         self.points, self.point_rgb = snap.points, None
@@ -263,7 +263,7 @@ class Viewer:
         self._mesh_handle = self.server.scene.add_mesh_trimesh("/mesh", mesh, visible=bool(self._show_mesh.value))
 
     def training_listener(self, scene: Scene):
-        """The callable for fields.train.train(listener=...): plots, progress, snapshots, pause."""
+        """The callable for fields.neus.train.train(listener=...): plots, progress, snapshots, pause."""
         self.show_scene(scene, "training")
         self._pause.disabled = False
         self._save.disabled = self.run is None

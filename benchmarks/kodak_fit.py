@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fields.field import build_field, parameter_count, resolve_spec
-from fields.fit_image import fit_image
-from fields.fresh import fourier_sigma_maker, fresh_select
+from fields.fit.fresh import fourier_sigma_maker, fresh_select
+from fields.fit.image import fit_image
 from fields.images import load_image, resize
+from fields.nn.builder import build_field, parameter_count, resolve_spec
 
 KODAK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "images" / "kodak"
 ROWS = [("PE-MLP", "pe", False), ("Fourier-MLP", "fourier", False), ("Fourier-MLP + CAM", "fourier", True),

@@ -20,8 +20,8 @@ import torch
 
 from apps.config import resolve
 from apps.pipeline import prepare_scene
-from fields.train import TrainConfig, load_model, pick_device, train
-from fields.view_metrics import evaluate_views, held_out_views
+from fields.eval.views import evaluate_views, held_out_views
+from fields.neus.train import TrainConfig, load_model, pick_device, train
 from sfm.io import load_scene
 
 LEGO = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nerf_synthetic" / "lego"

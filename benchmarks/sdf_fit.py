@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 import trimesh
 
-from fields.field import build_field
-from fields.fit_sdf import SphereResidualSDF, fit_sdf, sdf_spec
-from fields.mesh_metrics import surface_distance
+from fields.eval.meshes import surface_distance
+from fields.fit.sdf import SphereResidualSDF, fit_sdf, sdf_spec
+from fields.nn.builder import build_field
 
 MESHES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "meshes"
 

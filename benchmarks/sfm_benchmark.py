@@ -4,7 +4,7 @@ side by side, in the same run, on the same matches settings and the same intrins
 Run: .venv/bin/python benchmarks/sfm_benchmark.py [--only demo,dino,herzjesu,lego25] [--backends ...] [--seeds 0,1,2]
 [--matching auto] (also --only lego50,lego100: every second or all 100 lego train views at 400 px, unordered;
 --only demo240: the demo scene from 240 views, DEMO_RINGS, where matching auto is retrieval)
-Front end (sfm/colmap_backend.py FrontEndOptions): "neural" uses features="auto" (COLMAP's SIFT and
+Front end (sfm/frontend/extract.py FrontEndOptions): "neural" uses features="auto" (COLMAP's SIFT and
 matching, then affine + domain-size-pooled SIFT with guided matching and a lower peak threshold when one
 view in 20 has fewer than 2 verified pairs of 30 matches); "pycolmap" is pycolmap end to end with COLMAP's
 defaults (what a COLMAP user gets, and `--backend colmap`); "pycolmap-rich" is its mapper on the rich
@@ -42,9 +42,10 @@ from PIL import Image
 
 from fields.images import composite, load_image
 from fields.scene import Scene, View
-from sfm.colmap_backend import MATCHING, FrontEndOptions, classical_sfm
-from sfm.incremental import NeuralSfMOptions, neural_sfm
+from sfm.colmap import classical_sfm
+from sfm.frontend.extract import MATCHING, FrontEndOptions
 from sfm.io import read_middlebury, read_nerf_synthetic, read_strecha, read_transforms
+from sfm.neural.incremental import NeuralSfMOptions, neural_sfm
 from sfm.observation_floor import noise_floor
 from sfm.pose_metrics import compare_poses
 

@@ -20,13 +20,14 @@ from pathlib import Path
 
 import pycolmap
 import torch
+from sfm_benchmark import run_rows
 
 from fields.scene import Scene
-from sfm.colmap_backend import FrontEndOptions, classical_sfm
-from sfm.incremental import NeuralSfMOptions, neural_sfm
+from sfm.colmap import classical_sfm
+from sfm.frontend.extract import FrontEndOptions
 from sfm.io import read_image_folder
+from sfm.neural.incremental import NeuralSfMOptions, neural_sfm
 from sfm.pose_metrics import compare_poses
-from sfm_benchmark import run_rows
 
 
 def solve(backend: str, folder: Path, work: Path, seed: int):

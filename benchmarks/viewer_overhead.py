@@ -28,7 +28,7 @@ import torch
 from apps.config import resolve
 from apps.pipeline import prepare_scene
 from apps.viewer import Viewer, ViewerOptions
-from fields.train import TrainConfig, train
+from fields.neus.train import TrainConfig, train
 from sfm.io import read_transforms
 
 DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo"

@@ -1,6 +1,6 @@
 """The pose error a model's own observations allow: its tracks triangulated with the reference
 (ground-truth) poses and bundle adjusted from there, with the same robust Ceres BA as the neural
-SfM's last step (sfm/classical_polish.py).
+SfM's last step (sfm/neural/classical_polish.py).
 
 A mapper whose error equals this floor has found the optimum of its keypoints and tracks; to do
 better it needs better observations (more, or more precisely located), not a better optimiser.
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from fields.scene import Points, Scene, View
-from sfm.classical_polish import polish
+from sfm.geometry.triangulation import reproject, reprojection_error, triangulate_track
+from sfm.neural.classical_polish import polish
 from sfm.pose_metrics import PoseReport, compare_poses
-from sfm.triangulation import reproject, reprojection_error, triangulate_track
 
 
 def floor_model(pred: Scene, ref: Scene, max_error_px: float = 4.0) -> Scene:

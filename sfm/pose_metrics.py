@@ -23,7 +23,6 @@ from fields.errors import FieldsError
 from fields.scene import Scene, Similarity
 from sfm.report import name_list
 
-
 ALIGN_TOLERANCE = 0.05  # centre error (fraction of the scene scale) within which a view supports the alignment
 
 

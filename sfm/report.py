@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from fields.scene import Scene
-from sfm.triangulation import reprojection_error
+from sfm.geometry.triangulation import reprojection_error
 
 
 def name_list(names: list[str], limit: int = 8) -> str:

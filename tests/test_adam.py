@@ -1,10 +1,10 @@
-"""fields/adam.py against torch.optim.Adam (the reference implementation of the same update)."""
+"""fields/nn/adam.py against torch.optim.Adam (the reference implementation of the same update)."""
 
 from __future__ import annotations
 
 import torch
 
-from fields.adam import Adam
+from fields.nn.adam import Adam
 
 
 def test_updates_equal_torch_optim_adam_with_groups_schedules_and_missing_gradients():

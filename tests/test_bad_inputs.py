@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DEMO
 from PIL import Image
 
 from apps.cli import main
-from conftest import DEMO
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import pytest
 
 from apps.config import apply_overrides, load_preset
 from fields.errors import FieldsError
-from fields.train import TrainConfig
+from fields.neus.train import TrainConfig
 
 
 def test_fast_preset_inherits_default_and_overrides_parse_yaml_scalars():

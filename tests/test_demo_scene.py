@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 import yaml
+from conftest import DEMO
 
 from apps.demo_scene import demo_cameras, render, scene_sdf
-from conftest import DEMO
 from fields.images import load_image
 from sfm.io import read_transforms
 

@@ -1,4 +1,4 @@
-"""Epipolar checks (sfm/epipolar.py) and what the neural SfM does with them: a pose placed through a
+"""Epipolar checks (sfm/geometry/epipolar.py) and what the neural SfM does with them: a pose placed through a
 wrong pair is withdrawn once its other neighbours outvote it, and so is a view placed only against
 withdrawn ones; a wrong pair between right poses is marked bad instead."""
 
@@ -12,14 +12,30 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from fields.scene import Camera, look_at
-from sfm.epipolar import fundamental, sampson_error
-from sfm.features import Correspondences, build_tracks
-from sfm.incremental import (NeuralSfMOptions, Reconstruction, ViewReport, checked_pose, close_loop, drop_contradicted,
-                             drop_far_points, epipolar_support, fit_sdf_to_points, gauge_views, make_sdf, mean_error,
-                             polish_and_refit, register_next, register_pending, surface_correspondences, track_lookup,
-                             withdraw)
+from sfm.frontend.tracks import Correspondences, build_tracks
+from sfm.geometry.epipolar import fundamental, sampson_error
+from sfm.geometry.triangulation import reproject
+from sfm.neural.incremental import (
+    NeuralSfMOptions,
+    Reconstruction,
+    ViewReport,
+    checked_pose,
+    close_loop,
+    drop_contradicted,
+    drop_far_points,
+    epipolar_support,
+    fit_sdf_to_points,
+    gauge_views,
+    make_sdf,
+    mean_error,
+    polish_and_refit,
+    register_next,
+    register_pending,
+    surface_correspondences,
+    track_lookup,
+    withdraw,
+)
 from sfm.pose_metrics import rotation_angle_deg
-from sfm.triangulation import reproject
 
 
 def ring(n: int = 8, points: int = 200, seed: int = 0, distance: float = 3.0, fov_deg: float = 60.0):

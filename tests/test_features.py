@@ -7,14 +7,25 @@ from dataclasses import replace
 import numpy as np
 import pycolmap
 import pytest
-
 from conftest import DEMO
-from fields.scene import Scene, View
+
 from fields.errors import FieldsError
-from sfm.colmap_backend import (FrontEndOptions, _extract, _image_names, extract_and_match, extract_more,
-                                keypoint_counts, matching_mode, peak_sample, peak_threshold, wants_rich, weak_views)
-from sfm.epipolar import fundamental, sampson_error
-from sfm.features import Correspondences, build_tracks, match_views
+from fields.scene import Scene, View
+from sfm.frontend.extract import (
+    FrontEndOptions,
+    _extract,
+    _image_names,
+    extract_and_match,
+    extract_more,
+    keypoint_counts,
+    matching_mode,
+    peak_sample,
+    peak_threshold,
+    wants_rich,
+    weak_views,
+)
+from sfm.frontend.tracks import Correspondences, build_tracks, match_views
+from sfm.geometry.epipolar import fundamental, sampson_error
 from sfm.io import read_transforms
 
 

@@ -7,16 +7,16 @@ import math
 import pytest
 import torch
 
-from fields.cam import CAMMLP
 from fields.encodings.dense_grid import DenseGrid
 from fields.encodings.fourier import FourierFeatures, PositionalEncoding
 from fields.encodings.interpolation import grid_interpolate
 from fields.encodings.triplane import TriPlane
 from fields.errors import FieldsError
-from fields.field import FIELD_SPECS, build_field, resolve_spec
-from fields.fit_image import fit_image, pixel_coordinates
-from fields.mlp import MLP
-from fields.rbf import GaussianRBF
+from fields.fit.image import fit_image, pixel_coordinates
+from fields.nn.builder import FIELD_SPECS, build_field, resolve_spec
+from fields.nn.cam import CAMMLP
+from fields.nn.mlp import MLP
+from fields.nn.rbf import GaussianRBF
 
 
 def test_grid_interpolation_is_exact_for_multilinear_functions_and_twice_differentiable():

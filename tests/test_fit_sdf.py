@@ -8,9 +8,9 @@ import torch
 import trimesh
 
 from apps.cli import main
-from fields.field import build_field, resolve_spec
-from fields.fit_sdf import SphereResidualSDF, SurfaceSamples, fit_sdf, unit_box
-from fields.mesh_metrics import surface_distance
+from fields.eval.meshes import surface_distance
+from fields.fit.sdf import SphereResidualSDF, SurfaceSamples, fit_sdf, unit_box
+from fields.nn.builder import build_field, resolve_spec
 
 
 def test_surface_metrics_of_identical_and_scaled_spheres():

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fields.fit_image import pixel_coordinates
-from fields.fresh import fourier_sigma_maker, fresh_select, spectrum, wasserstein_1d
-
+from fields.fit.fresh import fourier_sigma_maker, fresh_select, spectrum, wasserstein_1d
+from fields.fit.image import pixel_coordinates
 
 SPEC = {"encoding": {"type": "fourier", "n_frequencies": 128, "sigma": 1.0},
         "decoder": {"type": "mlp", "hidden": 64, "depth": 2}}
@@ -15,7 +14,7 @@ SPEC = {"encoding": {"type": "fourier", "n_frequencies": 128, "sigma": 1.0},
 def band_limited_target(sigma: float, size: int = 96) -> np.ndarray:
     """A band-limited signal whose right sigma is known: a Fourier-feature network with that sigma,
     drawn with a seed none of FreSh's probes uses."""
-    from fields.fresh import untrained_output
+    from fields.fit.fresh import untrained_output
 
     field = fourier_sigma_maker(SPEC, 2, 3)(sigma, 1000)
     return untrained_output(field, pixel_coordinates(size, size), (size, size))

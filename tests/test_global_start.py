@@ -6,18 +6,18 @@ import json
 
 import numpy as np
 import pytest
+from conftest import DEMO
 from scipy.spatial.transform import Rotation
 
 from apps.cli import main
-from conftest import DEMO
 from fields.scene import Camera, Scene, View, look_at
-from sfm.colmap_backend import run_mapper
-from sfm.features import Correspondences
-from sfm.global_start import GlobalSolution
-from sfm.incremental import NeuralSfMOptions, start_globally
+from sfm.colmap import run_mapper
+from sfm.frontend.tracks import Correspondences
+from sfm.geometry.triangulation import reprojection_error
 from sfm.io import read_transforms
+from sfm.neural.global_start import GlobalSolution
+from sfm.neural.incremental import NeuralSfMOptions, start_globally
 from sfm.pose_metrics import compare_poses
-from sfm.triangulation import reprojection_error
 
 
 def glomap_model(keypoint_offsets: dict[tuple[int, int], float] | None = None):

@@ -6,9 +6,14 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from fields.level_set import newton_snap
-from fields.sphere_tracing import differentiable_depth, sphere_trace
-from sfm.triangulation import reprojection_error, reproject, trace_pixels, triangulate_on_sdf
+from fields.geometry.level_set import newton_snap
+from fields.geometry.sphere_tracing import differentiable_depth, sphere_trace
+from sfm.geometry.triangulation import (
+    reproject,
+    reprojection_error,
+    trace_pixels,
+    triangulate_on_sdf,
+)
 
 
 class Sphere(torch.nn.Module):

@@ -7,7 +7,7 @@ import trimesh
 
 
 def test_decimation_keeps_a_sphere_on_the_sphere():
-    from fields.mesh_export import decimate
+    from fields.export.mesh import decimate
 
     mesh = trimesh.creation.icosphere(subdivisions=5)
     small = decimate(mesh, 1000)

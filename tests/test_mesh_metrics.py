@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from fields.mesh_metrics import sample_with_normals, surface_distance, visible_from
+from fields.eval.meshes import sample_with_normals, surface_distance, visible_from
 from fields.scene import Camera, look_at
 
 

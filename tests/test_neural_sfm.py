@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import DEMO
 
 from apps.cli import main
-from conftest import DEMO
 from fields.scene import Scene
 from sfm.io import read_transforms
-from sfm.neural_ba import rows, so3_exp
+from sfm.neural.bundle_adjustment import rows, so3_exp
 from sfm.pose_metrics import compare_poses
 
 
@@ -69,8 +69,8 @@ def test_the_final_error_target_is_in_pixels_of_the_images_sift_saw():
     """Photos larger than the front end's max_image_size are shrunk for SIFT; their keypoints' noise,
     and the final rounds' 1 px target, scale with them."""
     from fields.scene import Camera, View
-    from sfm.colmap_backend import FrontEndOptions
-    from sfm.incremental import detection_scale
+    from sfm.frontend.extract import FrontEndOptions
+    from sfm.neural.incremental import detection_scale
 
     def scene(w: int, h: int) -> Scene:
         return Scene([Camera.from_fov(w, h, 1.0)], [View("a", None, 0)])

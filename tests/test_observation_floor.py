@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.spatial.transform import Rotation
+from test_epipolar import ring
 
 from fields.scene import Camera, Points, Scene, View
-from sfm.classical_polish import one_focal_camera, polish
+from sfm.geometry.triangulation import triangulate_track
+from sfm.neural.classical_polish import one_focal_camera, polish
 from sfm.observation_floor import floor_model, noise_floor, observation_floor
-from sfm.triangulation import triangulate_track
-from test_epipolar import ring
 
 
 def scenes(noise_px: float, pose_error_deg: float, seed: int = 0) -> tuple[Scene, Scene]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fields.scene import Camera, look_at
-from sfm.pnp import estimate_pose
+from sfm.geometry.pnp import estimate_pose
 
 
 def rotation_error_deg(A: np.ndarray, B: np.ndarray) -> float:

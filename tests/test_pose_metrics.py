@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import DEMO
 
 from apps.cli import main
-from conftest import DEMO
 from fields.scene import Similarity
 from sfm.io import read_transforms, write_transforms
 from sfm.pose_metrics import compare_poses, pose_auc, umeyama

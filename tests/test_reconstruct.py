@@ -6,10 +6,10 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import trimesh
+from conftest import DEMO
 from PIL import Image
 
 from apps.cli import main
-from conftest import DEMO
 from fields.scene import Scene
 from sfm.io import load_scene, read_colmap, read_transforms
 from sfm.pose_metrics import compare_poses, umeyama

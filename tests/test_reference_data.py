@@ -6,11 +6,17 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import data_path
+
 from fields.errors import FieldsError
-from fields.normalisation import optical_axes_focus
-from sfm.io import load_scene, read_colmap, read_transforms, write_colmap, write_transforms
+from fields.geometry.normalisation import optical_axes_focus
+from sfm.io import (
+    load_scene,
+    read_colmap,
+    read_transforms,
+    write_colmap,
+    write_transforms,
+)
 from sfm.io.image_folder import read_image_folder
 
 

@@ -6,9 +6,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from fields.neus import NeuSModel, Sharpness, alpha_weights, annealed_cos, render_rays, section_alpha
-from fields.occupancy_grid import OccupancyGrid
-from fields.rays import box_bounds, camera_rays, sphere_bounds, undistort_normalised
+from fields.geometry.rays import (
+    box_bounds,
+    camera_rays,
+    sphere_bounds,
+    undistort_normalised,
+)
+from fields.neus.occupancy_grid import OccupancyGrid
+from fields.neus.rendering import (
+    NeuSModel,
+    Sharpness,
+    alpha_weights,
+    annealed_cos,
+    render_rays,
+    section_alpha,
+)
 from fields.scene import Camera, look_at
 
 
@@ -151,7 +163,7 @@ def test_section_alpha_is_zero_in_free_space_and_one_across_a_sharp_surface():
 
 
 def test_inference_render_matches_the_training_render_on_a_sharp_sphere():
-    from fields.neus import render_rays_inference
+    from fields.neus.rendering import render_rays_inference
 
     model = NeuSModel(AnalyticSphere(0.5), Constant([1.0, 0.0, 0.0]), Constant([0.0, 0.0, 1.0]), Sharpness(init=0.7))
     gen = torch.Generator().manual_seed(0)
@@ -170,7 +182,7 @@ def test_inference_render_matches_the_training_render_on_a_sharp_sphere():
 
 
 def test_importance_samples_gather_at_the_surface_and_keep_the_depth():
-    from fields.neus import importance_edges
+    from fields.neus.rendering import importance_edges
 
     model = NeuSModel(AnalyticSphere(0.5), Constant([1.0, 0.0, 0.0]), Constant([0.0, 0.0, 1.0]), Sharpness(init=0.7))
     gen = torch.Generator().manual_seed(1)

@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import data_path
 
 from apps.cli import main
-from conftest import data_path
 from fields.scene import Camera, Scene, View
 from sfm.io import load_scene, read_middlebury
+from sfm.neural.self_calibration import calibrated_inputs
 from sfm.pose_metrics import compare_poses
-from sfm.self_calibration import calibrated_inputs
 
 
 def _scenes(f_guess: float, f_refined: float, known: bool = False, registered: int = 3) -> tuple[Scene, Scene]:

@@ -9,14 +9,21 @@ from itertools import combinations
 import numpy as np
 import pycolmap
 import pytest
+from conftest import DEMO
 from PIL import Image
 
-from conftest import DEMO
 from fields.errors import FieldsError
 from fields.scene import Scene, View
-from sfm.colmap_backend import FrontEndOptions, _match, classical_sfm, extract_and_match, matching_mode, upright_images
+from sfm.colmap import classical_sfm
+from sfm.frontend.extract import (
+    FrontEndOptions,
+    _match,
+    extract_and_match,
+    matching_mode,
+    upright_images,
+)
+from sfm.frontend.spatial import GPS_IFD, count_located, gps_position
 from sfm.io import read_transforms
-from sfm.spatial import GPS_IFD, count_located, gps_position
 
 LAT0, LON0 = 46.5, 7.25  # degrees
 METRES_PER_DEGREE = 6371000.0 * np.pi / 180.0

@@ -10,11 +10,18 @@ import pytest
 import torch
 from PIL import Image
 
-from fields.regularisers import curvature_loss, eikonal_loss, sparse_points_loss
+from fields.neus.regularisers import curvature_loss, eikonal_loss, sparse_points_loss
+from fields.neus.sdf_field import SDFField
+from fields.neus.train import (
+    TrainConfig,
+    anchor_points,
+    build_model,
+    draw_rays,
+    ray_bank,
+    resolve_background,
+    train_views,
+)
 from fields.scene import Points
-from fields.sdf_field import SDFField
-from fields.train import (TrainConfig, anchor_points, build_model, draw_rays, ray_bank, resolve_background,
-                          train_views)
 from sfm.io.transforms_json import read_transforms, write_transforms
 
 VARIANTS = [("hash", "mlp", False), ("triplane", "mlp", False), ("hash", "rbf", False), ("hash", "mlp", True)]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from fields.eval.views import (
+    calibrated_depth_error,
+    held_out_views,
+    hold_out,
+    psnr,
+    ssim,
+    z_factor,
+)
 from fields.scene import Camera, Scene, View
-from fields.view_metrics import calibrated_depth_error, hold_out, psnr, ssim, held_out_views, z_factor
 
 
 def scene_of(n: int, split: str = "train") -> Scene:

@@ -10,13 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import DEMO
+
 from fields.scene import look_at
 
 viser = pytest.importorskip("viser", reason="viser is not installed")
 
-from apps.viewer import Viewer, ViewerOptions, browser_camera, rotation_to_wxyz, scene_extent  # noqa: E402
+from apps.viewer import (  # noqa: E402
+    Viewer,
+    ViewerOptions,
+    browser_camera,
+    rotation_to_wxyz,
+    scene_extent,
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -48,8 +54,8 @@ def test_scene_extent_is_the_median_camera_distance_from_their_middle():
 
 
 def small_model():
-    from fields.radiance_field import ConstantBackground
-    from fields.train import TrainConfig, build_model
+    from fields.neus.radiance_field import ConstantBackground
+    from fields.neus.train import TrainConfig, build_model
 
     torch.manual_seed(0)
     model = build_model(TrainConfig(background="black", hash_levels=4, hash_log2_size=12, hash_finest=64, hidden=16))
@@ -115,7 +121,7 @@ def wait_for(page, path: Path, rgb: tuple[int, int, int], least: int, seconds: f
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package chromium)")
 def test_real_browser_sees_frustums_points_and_a_rendered_background(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from sfm.incremental import SfMSnapshot
+    from sfm.neural.incremental import SfMSnapshot
 
     scene = demo_scene()
     viewer = Viewer(ViewerOptions(port=0, duty=0.5), run=tmp_path)
@@ -150,7 +156,7 @@ def test_real_browser_sees_frustums_points_and_a_rendered_background(tmp_path):
 
 def test_fields_view_opens_a_trained_run_and_stops(tmp_path, capsys):
     from apps.cli import main
-    from fields.train import TrainConfig, train
+    from fields.neus.train import TrainConfig, train
 
     scene = demo_scene()
     run = tmp_path / "run"

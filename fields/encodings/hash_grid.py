@@ -18,9 +18,9 @@ import math
 import torch
 from torch import nn
 
-from fields.adam import Adam
 from fields.encodings import hash_grid_kernels
 from fields.encodings.interpolation import corner_weights
+from fields.nn.adam import Adam
 
 PRIMES = (1, 2654435761, 805459861)
 

@@ -9,7 +9,11 @@ from fields.scene import Scene
 from sfm.io.colmap_model import read_colmap, write_colmap
 from sfm.io.ground_truth import read_llff, read_middlebury, read_strecha
 from sfm.io.image_folder import read_image_folder
-from sfm.io.transforms_json import read_nerf_synthetic, read_transforms, write_transforms
+from sfm.io.transforms_json import (
+    read_nerf_synthetic,
+    read_transforms,
+    write_transforms,
+)
 
 __all__ = ["load_scene", "read_colmap", "write_colmap", "read_transforms", "write_transforms",
            "read_nerf_synthetic", "read_middlebury", "read_strecha", "read_llff", "read_image_folder"]

@@ -1,0 +1,65 @@
+"""An occupancy grid over [-1, 1]^3 built from the SDF: samples go near the surface and skip the network elsewhere.
+
+Voxels whose coarse SDF is within `band` of zero are occupied. Points in free voxels take the coarse
+SDF (trilinear from the grid), which is far from zero there, so their NeuS opacity stays near zero.
+During training the grid is rebuilt every few steps from the current SDF, with a band that widens
+while the NeuS density is still soft (low sharpness), so the surface can still move.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from fields.geometry.rays import sample_pdf
+from fields.geometry.volume import evaluate_on_grid
+
+
+class OccupancyGrid:
+    def __init__(self, sdf: torch.Tensor, band: float) -> None:
+        self.sdf = sdf  # (res, res, res) indexed [x, y, z] at voxel corners spanning [-1, 1]
+        self.res = sdf.shape[0]
+        self.band = band
+        self.occupied_voxels = sdf.abs() < band
+
+    @staticmethod
+    @torch.no_grad()
+    def from_sdf(sdf_fn: Callable[[torch.Tensor], torch.Tensor], res: int = 64, device: str | torch.device = "cpu",
+                 band_voxels: float = 2.0) -> "OccupancyGrid":
+        voxel = 2.0 / (res - 1)
+        return OccupancyGrid(evaluate_on_grid(sdf_fn, res, device).to(device), band_voxels * voxel * 3**0.5)
+
+    def coarse_sdf(self, x: torch.Tensor) -> torch.Tensor:
+        """Trilinear SDF from the grid at points x (N, 3) in [-1, 1]^3."""
+        # grid_sample wants (z, y, x) volume order and (x, y, z) coordinates
+        vol = self.sdf.permute(2, 1, 0)[None, None]
+        g = x.clamp(-1.0, 1.0)[None, :, None, None, :]
+        return F.grid_sample(vol, g, mode="bilinear", align_corners=True).reshape(-1)
+
+    def sample_edges(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
+                     perturb: bool, n_probe: int = 128, floor: float = 0.01) -> torch.Tensor:
+        """n_samples + 1 sorted section ends per ray, dense where the ray passes near the surface.
+
+        The ray is probed at n_probe intervals against the coarse SDF; intervals that touch the band
+        or cross zero get weight 1, the others `floor` (so some samples stay spread along the ray),
+        and the ends are drawn by inverting the cumulative weight (jittered when perturb).
+        """
+        n_rays = o.shape[0]
+        u = torch.linspace(0.0, 1.0, n_probe + 1, device=o.device)
+        t = near[:, None] + (far - near)[:, None] * u[None]
+        c = self.coarse_sdf((o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)).reshape(n_rays, n_probe + 1)
+        hit = (c[:, :-1].abs() < self.band) | (c[:, 1:].abs() < self.band) | (c[:, :-1] * c[:, 1:] < 0)
+        return sample_pdf(t, hit.float() + floor, n_samples, perturb)
+
+    def occupied(self, x: torch.Tensor) -> torch.Tensor:
+        """Whether points fall where the coarse SDF is within the band of the surface."""
+        return self.near_surface(self.coarse_sdf(x))
+
+    def near_surface(self, coarse: torch.Tensor) -> torch.Tensor:
+        """Whether coarse SDF values (from coarse_sdf) are within the band (to reuse them as well)."""
+        return coarse.abs() < self.band
+
+    def fraction(self) -> float:
+        return float(self.occupied_voxels.float().mean())

@@ -1,0 +1,228 @@
+"""NeuS volume rendering (Wang et al. 2021): opacity from the logistic CDF of the SDF at section ends,
+with cos annealing, normals for the colour network, occupancy-grid-guided samples and NeuS's
+importance up-sampling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fields.geometry.rays import sample_pdf
+from fields.neus.occupancy_grid import OccupancyGrid
+from fields.neus.radiance_field import Background, RadianceField
+from fields.neus.sdf_field import SDFField
+
+
+class Sharpness(nn.Module):
+    """The learnable inverse standard deviation s = exp(10 * v) of the logistic density."""
+
+    def __init__(self, init: float = 0.3) -> None:
+        super().__init__()
+        self.variance = nn.Parameter(torch.tensor(init))
+
+    def forward(self) -> torch.Tensor:
+        return torch.exp(self.variance * 10.0).clamp(1e-6, 1e6)
+
+
+@dataclass
+class RenderOut:
+    rgb: torch.Tensor  # (R, 3)
+    depth: torch.Tensor  # (R,)
+    opacity: torch.Tensor  # (R,) weight spent inside the sphere
+    weights: torch.Tensor  # (R, S) per-section weights
+    normal: torch.Tensor  # (R, 3) weighted unit normals (zero where nothing was hit)
+    gradients: torch.Tensor  # (M, 3) SDF gradients at the samples that went through the network (Eikonal)
+    points: torch.Tensor  # (M, 3) those samples
+
+
+def section_alpha(sdf_start: torch.Tensor, sdf_end: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Discrete NeuS opacity of each section from the SDF at its two ends (Wang et al., eq. 13)."""
+    cdf_start, cdf_end = torch.sigmoid(sdf_start * s), torch.sigmoid(sdf_end * s)
+    return ((cdf_start - cdf_end + 1e-5) / (cdf_start + 1e-5)).clamp(0.0, 1.0)
+
+
+def annealed_cos(true_cos: torch.Tensor, anneal: float) -> torch.Tensor:
+    """NeuS's cos annealing: early on (anneal 0) every section is treated as facing the ray at least
+    half-way, so back faces and grazing sections still get opacity and gradients; at anneal 1 the
+    true cosine of the ray with the normal (only its facing part) is used."""
+    return -(torch.relu(-true_cos * 0.5 + 0.5) * (1.0 - anneal) + torch.relu(-true_cos) * anneal)
+
+
+def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
+    """Compositing weights alpha_i * prod_{j<i} (1 - alpha_j) along each row.
+
+    The product is a cumulative sum of logs: torch.cumprod's backward takes a slow path with
+    a host sync (tens of ms per batch on a GPU), a cumsum's backward is one more cumsum.
+    """
+    log_t = torch.cumsum(torch.log(1.0 - alpha + 1e-7), dim=1)
+    return alpha * torch.exp(torch.nn.functional.pad(log_t[:, :-1], (1, 0)))
+
+
+def stratified_edges(near: torch.Tensor, far: torch.Tensor, n_samples: int, perturb: bool) -> torch.Tensor:
+    """n_samples + 1 sorted section ends per ray between near and far, jittered when perturb."""
+    n_rays = near.shape[0]
+    u = torch.linspace(0.0, 1.0, n_samples + 1, device=near.device)[None].expand(n_rays, -1)
+    if perturb:
+        u = (u + (torch.rand(n_rays, n_samples + 1, device=near.device) - 0.5) / n_samples).clamp(0.0, 1.0)
+        u = torch.sort(u, dim=1).values
+    return near[:, None] + (far - near)[:, None] * u
+
+
+def network_at(sdf_field: SDFField, x: torch.Tensor, idx: torch.Tensor, base_sdf: torch.Tensor,
+               create_graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The network only at x[idx] (skipping the rest is where the time goes): SDF and gradient at all
+    of x (elsewhere base_sdf and a zero gradient: those points carry no rendering weight), and the
+    feature and gradient at x[idx] alone."""
+    if not idx.numel():
+        return base_sdf, torch.zeros_like(x), x.new_zeros(0, sdf_field.n_features), x.new_zeros(0, 3)
+    s_net, f_net, g_net = sdf_field.gradient(x[idx], create_graph=create_graph)
+    return base_sdf.index_put((idx,), s_net), torch.zeros_like(x).index_put((idx,), g_net), f_net, g_net
+
+
+def sdf_values(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid | None) -> torch.Tensor:
+    """SDF at x without gradients; with a grid, free-space points take the coarse SDF."""
+    if grid is None:
+        return sdf_field.sdf(x)
+    sdf = grid.coarse_sdf(x)
+    idx = torch.nonzero(grid.near_surface(sdf)).squeeze(1)
+    if idx.numel():
+        sdf = sdf.index_put((idx,), sdf_field.sdf(x[idx]))
+    return sdf
+
+
+@torch.no_grad()
+def section_weights(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges: torch.Tensor,
+                    grid: OccupancyGrid | None) -> torch.Tensor:
+    """(R, S) NeuS weights of the sections between the given ends, from the SDF alone at the ends
+    (NeuS's CDF difference): where each ray's rendering goes, at the price of a forward pass."""
+    n_rays = o.shape[0]
+    ends = (o[:, None] + d[:, None] * edges[..., None]).reshape(-1, 3)
+    sdf = sdf_values(model.sdf, ends, grid).reshape(n_rays, -1)
+    return alpha_weights(section_alpha(sdf[:, :-1], sdf[:, 1:], model.sharpness()))
+
+
+def widened(weights: torch.Tensor) -> torch.Tensor:
+    """Each section's weight raised to its neighbours' (a surface between two sections reaches both)."""
+    return torch.nn.functional.max_pool1d(weights[:, None], 3, stride=1, padding=1)[:, 0]
+
+
+@torch.no_grad()
+def importance_edges(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges: torch.Tensor,
+                     grid: OccupancyGrid | None, n_fine: int, perturb: bool, spread: float = 0.2) -> torch.Tensor:
+    """n_fine + 1 section ends where the current field puts the rendering weight (NeuS's up-sampling).
+
+    The weights are widened to the neighbours (so the new sections around the surface stay short on
+    both sides of it); `spread` of the new ends follow the given sections evenly instead, so
+    surfaces the weights miss (early on, or a ray that hits nothing yet) still get samples and
+    gradients.
+    """
+    weights = widened(section_weights(model, o, d, edges, grid))
+    pdf = (1.0 - spread) * weights / (weights.sum(1, keepdim=True) + 1e-5) + spread / weights.shape[1]
+    return sample_pdf(edges, pdf, n_fine, perturb)
+
+
+def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
+                n_samples: int, perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
+                create_graph: bool = False, n_fine: int = 0, min_weight: float = 0.0,
+                band_points: int = 0) -> RenderOut:
+    """Render rays (o, d unit) between near and far, NeuS-style.
+
+    Each section's SDF and gradient are taken at its midpoint and extended to its ends along the
+    (annealed) cosine; colour comes from the midpoint, its normal, the ray direction and the SDF's
+    feature. With an occupancy grid the section ends are placed where the grid says the surface
+    is (samples are not spent on empty space) and free-space points skip the network. With n_fine
+    > 0 those n_samples sections only locate the surface (`importance_edges`) and n_fine sections
+    placed there are rendered. With min_weight > 0 a forward pass of the SDF alone weighs every
+    section first and only the sections (or their neighbours) reaching min_weight go through the
+    expensive pass (gradient, colour, backward); the others count as empty, which changes a pixel
+    by at most about n_samples * min_weight.
+    """
+    n_rays = o.shape[0]
+    edges = grid.sample_edges(o, d, near, far, n_samples, perturb) if grid is not None else \
+        stratified_edges(near, far, n_samples, perturb)
+    if n_fine > 0:
+        edges = importance_edges(model, o, d, edges, grid, n_fine, perturb)
+        n_samples = n_fine
+    mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
+    dists = edges[:, 1:] - edges[:, :-1]
+    pts = (o[:, None] + d[:, None] * mids[..., None]).reshape(-1, 3)
+    keep = widened(section_weights(model, o, d, edges, grid)).reshape(-1) >= min_weight if min_weight > 0 else None
+    # the samples' coarse SDF, once: the occupancy test and the free-space values (the weight selection needs
+    # it only for its band points)
+    coarse = grid.coarse_sdf(pts) if grid is not None and (keep is None or band_points > 0) else None
+    if keep is not None:
+        used = torch.nonzero(keep).squeeze(1)
+        if band_points > 0:  # a random share of the dropped near-surface samples, for the Eikonal term only
+            band = torch.nonzero(~keep & (grid.near_surface(coarse) if grid is not None else True)).squeeze(1)
+            band = band[torch.randperm(band.numel(), device=band.device)[:band_points]]
+            used = torch.cat([used, band])
+    elif grid is not None:
+        used = torch.nonzero(grid.near_surface(coarse)).squeeze(1)
+    else:
+        used = torch.arange(pts.shape[0], device=pts.device)
+    base = coarse if grid is not None and keep is None else torch.zeros(pts.shape[0], device=pts.device)
+    sdf, grad, feat_used, grad_used = network_at(model.sdf, pts, used, base, create_graph)
+    dirs = d[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
+    cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
+    sdf = sdf.reshape(n_rays, n_samples)
+    alpha = section_alpha(sdf - cos * dists * 0.5, sdf + cos * dists * 0.5, model.sharpness())
+    if keep is not None:
+        alpha = torch.where(keep.reshape(n_rays, n_samples), alpha, torch.zeros_like(alpha))
+    weights = alpha_weights(alpha)
+    rgb_s = torch.zeros(pts.shape[0], 3, device=pts.device)
+    if used.numel():
+        rgb_s = rgb_s.index_put((used,), model.radiance(pts[used], dirs[used], grad_used, feat_used))
+    rgb_s = rgb_s.reshape(n_rays, n_samples, 3)
+    opacity = weights.sum(1)
+    rgb = (weights[..., None] * rgb_s).sum(1) + (1.0 - opacity)[:, None] * model.background(d)
+    depth = (weights * mids).sum(1) + (1.0 - opacity) * far
+    unit = torch.nn.functional.normalize(grad, dim=-1).reshape(n_rays, n_samples, 3)
+    normal = (weights[..., None] * unit).sum(1)
+    return RenderOut(rgb, depth, opacity, weights, normal, grad_used, pts[used])
+
+
+@torch.no_grad()
+def render_rays_inference(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor,
+                          far: torch.Tensor, n_samples: int, grid: OccupancyGrid | None = None,
+                          min_weight: float = 1e-3) -> RenderOut:
+    """Render for viewing (no training): opacity from the SDF at the section ends (NeuS's CDF
+    difference, no gradient needed), then gradient, normal and colour only at the few sections
+    whose weight reaches min_weight. Same image as render_rays for a trained (sharp) field, several
+    times faster because most samples skip the backward pass and the colour network.
+    """
+    n_rays = o.shape[0]
+    edges = grid.sample_edges(o, d, near, far, n_samples, False) if grid is not None else \
+        stratified_edges(near, far, n_samples, False)
+    weights = section_weights(model, o, d, edges, grid)
+    mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
+    rows, cols = torch.nonzero(weights >= min_weight, as_tuple=True)
+    rgb_s = torch.zeros(n_rays, n_samples, 3, device=o.device)
+    unit = torch.zeros(n_rays, n_samples, 3, device=o.device)
+    if rows.numel():
+        x = o[rows] + d[rows] * mids[rows, cols][:, None]
+        _, feat, grad = model.sdf.gradient(x, create_graph=False)
+        rgb_s[rows, cols] = model.radiance(x, d[rows], grad, feat)
+        unit[rows, cols] = torch.nn.functional.normalize(grad, dim=-1)
+    opacity = weights.sum(1)
+    rgb = (weights[..., None] * rgb_s).sum(1) + (1.0 - opacity)[:, None] * model.background(d)
+    depth = (weights * mids).sum(1) + (1.0 - opacity) * far
+    normal = (weights[..., None] * unit).sum(1)
+    empty = torch.zeros(0, 3, device=o.device)
+    return RenderOut(rgb, depth, opacity, weights, normal, empty, empty)
+
+
+class NeuSModel(nn.Module):
+    """Everything a NeuS reconstruction learns: SDF, colour, background and sharpness."""
+
+    def __init__(self, sdf: SDFField, radiance: RadianceField, background: Background, sharpness: Sharpness) -> None:
+        super().__init__()
+        self.sdf, self.radiance, self.background, self.sharpness = sdf, radiance, background, sharpness
+
+    def render(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
+               perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
+               create_graph: bool = False, n_fine: int = 0, min_weight: float = 0.0, band_points: int = 0
+               ) -> RenderOut:
+        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph, n_fine, min_weight,
+                           band_points)
