@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import warnings
 from pathlib import Path
 
+from apps.evaluate import cmd_eval, cmd_eval_views
+from apps.fit import cmd_fit_image, cmd_fit_sdf
 from fields.errors import FieldsError
 
 
@@ -167,162 +168,11 @@ def cmd_export(args: argparse.Namespace) -> None:
         print("wrote " + ", ".join(str(p) for p in outs))
 
 
-def cmd_eval(args: argparse.Namespace) -> None:
-    from sfm.io import load_scene
-    from sfm.pose_metrics import ALIGN_TOLERANCE, compare_poses
+def cmd_config(args: argparse.Namespace) -> None:
+    """Print every setting, resolved from the preset and overrides, each under its comment."""
+    from apps import config
 
-    pred, ref = load_scene(Path(args.pred)), load_scene(Path(args.ref), one_split=True)
-    report = compare_poses(pred, ref)
-    d = report.to_dict()
-    print(f"registered        {d['registered']}/{d['total']}, aligned on {d['aligned']} "
-          f"(centres within {100 * ALIGN_TOLERANCE:.0f} % of the scene scale)")
-    print(f"rotation error    median {d['rotation_error_median_deg']:.3f} deg, mean {d['rotation_error_mean_deg']:.3f} deg")
-    print(f"centre error      median {100 * d['center_error_median']:.3f} %, mean {100 * d['center_error_mean']:.3f} % of scene scale")
-    print(f"relative AUC      @5 {100 * d['auc5']:.1f}  @10 {100 * d['auc10']:.1f}  @20 {100 * d['auc20']:.1f}")
-    out = Path(args.output) if args.output else (Path(args.pred) if Path(args.pred).is_dir() else Path(args.pred).parent) / "pose_metrics.json"
-    out.write_text(json.dumps(d, indent=1))
-    print(f"wrote {out}")
-
-
-def cmd_eval_views(args: argparse.Namespace) -> None:
-    from rich.progress import track
-
-    from fields.eval.views import evaluate_views, held_out_views
-    from fields.neus.train import load_model
-    from fields.scene import Scene
-
-    run = Path(args.run)
-    if not (run / "checkpoints" / "field.pt").is_file():
-        raise FieldsError(f"{run}: no trained field (checkpoints/field.pt); run `fields train` first")
-    scene = Scene.load(run)
-    model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
-    views = held_out_views(scene)[:: max(args.every, 1)]
-    if not views:
-        raise FieldsError(f"{run}: no held-out views (train with train.holdout_every > 0, or data with a test split)")
-    report = evaluate_views(model, scene, views, args.size or tcfg.max_image_size,
-                            progress=lambda v: track(v, description="eval views"))
-    d = report.to_dict()
-    print(f"views             {d['views']} held out")
-    print(f"PSNR              {d['psnr']:.2f} dB")
-    print(f"SSIM              {d['ssim']:.4f}")
-    if d["depth_abs"] is not None:
-        print(f"depth error       {d['depth_abs']:.4f} ({100 * d['depth_rel']:.2f} % of mean depth, after one affine "
-              f"calibration of the depth PNGs over {d['depth_pixels']} pixels)")
-    if args.surface:
-        d["surface"] = surface_report(run, scene, Path(args.surface), args.align)
-        sf, seen = d["surface"], d["surface"]["seen"]
-        print(f"surface           Chamfer {100 * sf['chamfer']:.3f} % of the bbox diagonal, "
-              f"F-score@0.5% {sf['fscore']:.3f}")
-        print(f"surface (seen)    Chamfer {100 * seen['chamfer']:.3f} %, F-score@0.5% {seen['fscore']:.3f} against "
-              f"the {100 * seen['share']:.0f} % of the reference its cameras see")
-    out = Path(args.output) if args.output else run / "view_metrics.json"
-    out.write_text(json.dumps(d, indent=1))
-    print(f"wrote {out}")
-
-
-def surface_report(run: Path, scene, reference: Path, align: Path | None) -> dict:
-    """Chamfer / F-score of the run's mesh against a reference surface, after aligning frames by camera
-    centres: against all of it, and against the part the reference cameras see (DTU's protocol:
-    surface no photo shows, like the underside of a ground, cannot be reconstructed)."""
-    import numpy as np
-    import trimesh
-
-    from fields.eval.meshes import surface_distance
-    from sfm.io import load_scene
-    from sfm.pose_metrics import umeyama
-
-    meshes = [run / f"mesh.{f}" for f in ("ply", "obj", "glb") if (run / f"mesh.{f}").is_file()]
-    if not meshes:
-        raise FieldsError(f"{run}: no mesh to compare (run `fields export mesh` first)")
-    try:
-        mesh = trimesh.load(meshes[0], force="mesh", process=False)
-        ref = trimesh.load(reference, force="mesh", process=False)
-    except Exception as exc:  # trimesh raises many kinds on bad files
-        raise FieldsError(f"cannot read mesh: {exc}") from None
-    ref_scene = scene
-    if align is not None:
-        ref_scene = load_scene(align)
-        by_name = {v.name: v for v in ref_scene.views if v.registered}
-        pairs = [(v.center, by_name[v.name].center) for v in scene.views if v.registered and v.name in by_name]
-        if len(pairs) < 3:
-            raise FieldsError(f"only {len(pairs)} views shared with {align}; need 3 to align the frames")
-        sim = umeyama(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
-        mesh.vertices = sim.apply(np.asarray(mesh.vertices))
-    cameras = [(ref_scene.camera_of(i), ref_scene.views[i].R, ref_scene.views[i].t) for i in ref_scene.registered()]
-    rep = surface_distance(mesh, ref, cameras=cameras)
-    d = {k: {"chamfer": r.chamfer, "fscore": r.fscore, "precision": r.precision, "recall": r.recall,
-             "share": r.reference_share} for k, r in (("all", rep), ("seen", rep.seen))}
-    return {**d["all"], "seen": d["seen"]}
-
-
-def cmd_fit_image(args: argparse.Namespace) -> None:
-    import imageio.v2 as imageio
-    import numpy as np
-
-    from fields.fit.image import fit_image
-    from fields.images import load_image, resize
-    from fields.nn.builder import build_field, resolve_spec
-
-    img = load_image(Path(args.image))[..., :3]
-    h, w = img.shape[:2]
-    if args.max_size and max(h, w) > args.max_size:
-        s = args.max_size / max(h, w)
-        img = resize(img, (max(1, round(w * s)), max(1, round(h * s))))
-    spec = resolve_spec(args.field, args.cam)
-    if args.fresh:
-        spec = fresh_spec(spec, img)
-    field = build_field(spec, 2, 3)
-    fit = fit_image(field, img, args.steps, lr=args.lr, batch=args.batch, seed=args.seed)
-    out = args.output or Path(args.image).with_name(Path(args.image).stem + f"_{args.field}{'_cam' if args.cam else ''}.png")
-    imageio.imwrite(out, np.round(fit.image * 255).astype(np.uint8))
-    print(f"PSNR {fit.psnr:.2f} dB  {fit.seconds:.1f} s  {fit.parameters:,} parameters  -> {out}")
-
-
-def cmd_fit_sdf(args: argparse.Namespace) -> None:
-    import trimesh
-
-    from fields.eval.meshes import surface_distance
-    from fields.fit.sdf import SphereResidualSDF, fit_sdf, sdf_spec
-    from fields.nn.builder import build_field
-
-    try:
-        mesh = trimesh.load(args.mesh, force="mesh", process=False)
-    except (OSError, ValueError) as exc:
-        raise FieldsError(f"cannot read mesh {args.mesh}: {exc}") from None
-    if len(getattr(mesh, "faces", [])) == 0:
-        raise FieldsError(f"{args.mesh}: no triangles")
-    sdf = SphereResidualSDF(build_field(sdf_spec(args.field), 3, 1))
-    fit = fit_sdf(sdf, mesh, args.seconds, max_steps=args.steps or 10**9, batch=args.batch, lr=args.lr,
-                  resolution=args.resolution, seed=args.seed)
-    if len(fit.mesh.faces) == 0:
-        raise FieldsError("the fitted SDF has no zero level set; try more time or another field")
-    rep = surface_distance(fit.mesh, mesh)
-    out = args.output or Path(args.mesh).with_name(Path(args.mesh).stem + f"_{args.field}_sdf.ply")
-    fit.mesh.export(out)
-    print(f"Chamfer {100 * rep.chamfer:.3f} % of the bbox diagonal  F-score@{100 * rep.tau:.1f}% {rep.fscore:.3f}  "
-          f"{fit.seconds:.1f} s ({fit.steps} steps)  -> {out}")
-
-
-FRESH_CANDIDATES = {"fourier": ("sigma", [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]),
-                    "hash": ("finest_resolution", [32, 64, 128, 256, 512, 1024, 2048])}
-
-
-def fresh_spec(spec: dict, img) -> dict:
-    """The spec with its frequency hyperparameter chosen by FreSh against the image."""
-    import time
-
-    from fields.fit.fresh import fourier_sigma_maker, fresh_select, hash_finest_maker
-
-    kind = spec["encoding"]["type"]
-    if kind not in FRESH_CANDIDATES:
-        raise FieldsError(f"--fresh tunes fourier (sigma) or hash (finest resolution) encodings, not {kind}")
-    key, candidates = FRESH_CANDIDATES[kind]
-    maker = fourier_sigma_maker if kind == "fourier" else hash_finest_maker
-    t0 = time.perf_counter()
-    choice = fresh_select(img, candidates, maker(spec, 2, 3))
-    spec["encoding"][key] = choice.value if kind == "fourier" else int(choice.value)
-    print(f"FreSh: {key} = {choice.value} ({time.perf_counter() - t0:.1f} s)")
-    return spec
+    print(config.describe(_settings(args)), end="")
 
 
 def _add_backend_arg(p: argparse.ArgumentParser) -> None:
@@ -360,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     _add_viewer_args(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("config", help="print every setting (a preset with overrides applied), each with its comment")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("view", help="open a run in the web viewer: cameras, points, mesh, live renders")
     p.add_argument("run", type=Path)

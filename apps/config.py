@@ -1,17 +1,142 @@
-"""Presets in configs/ (plain YAML, safe loader) with `section.key=value` overrides from the command line."""
+"""The settings of a run: one schema made of the option dataclasses, presets that hold only what differs
+from them, and `section.key=value` overrides from the command line.
+
+The dataclasses are the one source of defaults, each field with a comment saying what it is for
+(`fields config` prints them). A section may be made of several dataclasses (`sfm`: the front end's
+and the neural mapper's options beside the pipeline's own); a key two of them share (the seed) is one
+setting given to both. Presets (configs/*.yaml, plain YAML, safe loader, `base:` to inherit) and
+overrides are checked against the schema: an unknown key is an error that names the nearest valid one.
+"""
 
 from __future__ import annotations
 
+import ast
 import copy
+import difflib
+import inspect
+import textwrap
+from dataclasses import MISSING, dataclass, fields
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from apps.viewer import ViewerOptions
 from fields.errors import FieldsError
+from fields.neus.train import RETIRED_KEYS, TrainConfig
+from sfm.frontend.extract import FrontEndOptions
+from sfm.neural.incremental import NeuralSfMOptions
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 # neural: Level-S2fM on an SDF; colmap: pycolmap's incremental mapper; global: pycolmap's global mapper (GLOMAP)
 SFM_BACKENDS = ("neural", "colmap", "global")
+
+
+@dataclass
+class SfMConfig:
+    """How poses are found; the front end's and the neural mapper's options join this section."""
+
+    # neural: Level-S2fM on an SDF; colmap: pycolmap's incremental mapper; global: pycolmap's global
+    # mapper, GLOMAP (also --backend)
+    backend: str = "neural"
+    # > 0: field of view in degrees across the longer side of photos without an EXIF focal length
+    # (else a 45-degree guess that SfM estimates instead of trusting)
+    fov: float = 0.0
+
+
+@dataclass
+class NormalisationConfig:
+    """The similarity from the SfM frame into the unit sphere the field lives in."""
+
+    target_radius: float = 0.9  # the bulk of the sparse points lands inside this radius
+    percentile: float = 90.0  # the share (%) of sparse points that counts as the bulk
+
+
+@dataclass
+class ExportConfig:
+    """What `fields reconstruct` and `fields export` write after training."""
+
+    mesh_resolution: int = 192  # marching-cubes grid over the unit cube
+    mesh_format: str = "ply"  # ply, obj or glb
+    largest_component: bool = False  # keep only the largest connected part of the mesh
+    cull_unseen: bool = True  # drop surface no training camera saw (e.g. under the ground)
+    decimate_faces: int = 0  # > 0: quadric decimation to about this many faces
+    video_frames: int = 48  # frames of the orbit video
+    video_size: int = 240  # longer side of the video in pixels
+    video_fps: int = 24  # frames per second of the videos
+
+
+@dataclass
+class ViewerConfig:
+    """Whether the live viewer runs; how it behaves is ViewerOptions."""
+
+    enabled: bool = True  # live web viewer during sfm / train / reconstruct (--viewer / --no-viewer)
+
+
+# section -> the dataclasses whose fields it holds (the first one's fields first)
+SCHEMA: dict[str, tuple[type, ...]] = {
+    "sfm": (SfMConfig, FrontEndOptions, NeuralSfMOptions),
+    "normalisation": (NormalisationConfig,),
+    "train": (TrainConfig,),
+    "export": (ExportConfig,),
+    "viewer": (ViewerConfig, ViewerOptions),
+}
+# keys that earlier versions wrote into run folders' config.yaml and that no longer exist (dropped on reading)
+RETIRED = {"train": RETIRED_KEYS}
+
+
+def section_defaults(section: str) -> dict[str, Any]:
+    """A section's keys with their dataclass defaults."""
+    out: dict[str, Any] = {}
+    for cls in SCHEMA[section]:
+        for f in fields(cls):
+            value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            out.setdefault(f.name, value)
+    return out
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    """Every setting at its default: what `--preset default` resolves to."""
+    return {section: section_defaults(section) for section in SCHEMA}
+
+
+def options(cls: type, section: dict[str, Any]) -> Any:
+    """The dataclass `cls` built from the settings of its section (keys of other classes skipped)."""
+    return cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
+
+
+def all_keys() -> list[str]:
+    return [f"{s}.{k}" for s, keys in defaults().items() for k in keys]
+
+
+def unknown_key(key: str) -> FieldsError:
+    """The error for a key the schema lacks, naming the nearest valid one."""
+    keys = all_keys()
+    last = key.rsplit(".", 1)[-1]
+    near = [k for k in keys if k.rsplit(".", 1)[-1] == last] or difflib.get_close_matches(key, keys, 1, 0.5)
+    hint = f"; did you mean {near[0]}?" if near else " (fields config lists them)"
+    return FieldsError(f"unknown config key {key!r}{hint}")
+
+
+def checked(data: dict, source: str) -> dict:
+    """A preset's or a saved config's mapping, every key checked against the schema."""
+    for section, values in data.items():
+        if section not in SCHEMA:
+            near = difflib.get_close_matches(section, list(SCHEMA), 1, 0.5)
+            raise FieldsError(f"{source}: unknown config section {section!r}"
+                              + (f"; did you mean {near[0]}?" if near else f" ({', '.join(SCHEMA)})"))
+        if not isinstance(values, dict):
+            raise FieldsError(f"{source}: section {section!r} is not a mapping")
+        known = section_defaults(section)
+        for key in list(values):
+            if key in RETIRED.get(section, ()):
+                del values[key]
+            elif key not in known:
+                raise FieldsError(f"{source}: {unknown_key(f'{section}.{key}')}")
+            else:
+                values[key] = typed_value(f"{section}.{key}", values[key], known[key])
+    return data
 
 
 def _read_yaml(path: Path) -> dict:
@@ -32,8 +157,8 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_preset(name_or_path: str) -> dict:
-    """A preset by name (configs/NAME.yaml) or path, with its `base:` chain resolved."""
+def preset_differences(name_or_path: str) -> dict:
+    """What a preset (configs/NAME.yaml or a path) changes, its `base:` chain resolved, keys checked."""
     path = Path(name_or_path)
     if not path.is_file():
         path = CONFIG_DIR / f"{name_or_path}.yaml"
@@ -42,7 +167,13 @@ def load_preset(name_or_path: str) -> dict:
         raise FieldsError(f"no preset {name_or_path!r} (presets: {names})")
     data = _read_yaml(path)
     base = data.pop("base", None)
-    return merge(load_preset(base), data) if base else data
+    data = checked(data, str(path))
+    return merge(preset_differences(base), data) if base else data
+
+
+def load_preset(name_or_path: str) -> dict:
+    """Every setting: the defaults with a preset's differences (a run's saved config.yaml reads the same way)."""
+    return merge(defaults(), preset_differences(name_or_path))
 
 
 def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
@@ -52,29 +183,29 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
         if "=" not in item:
             raise FieldsError(f"override {item!r} is not of the form section.key=value")
         key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = cfg
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                raise FieldsError(f"unknown config section {key!r}")
-            node = node[p]
-        if parts[-1] not in node:
-            raise FieldsError(f"unknown config key {key!r}")
-        node[parts[-1]] = typed_value(key, raw, node[parts[-1]])
+        key = key.strip()
+        section, _, name = key.partition(".")
+        if section not in cfg or name not in cfg[section]:
+            raise unknown_key(key)
+        cfg[section][name] = typed_value(key, yaml.safe_load(raw), cfg[section][name], raw)
     return cfg
 
 
-def typed_value(key: str, raw: str, current: object) -> object:
-    """raw parsed as a YAML scalar; where the preset has a number, a number (YAML 1.1 reads 1e-4 as text)."""
-    value = yaml.safe_load(raw)
-    if isinstance(current, bool) or not isinstance(current, (int, float)):
+def typed_value(key: str, value: object, current: object, raw: str | None = None) -> object:
+    """value in the type of the setting's current value: where that is a number, a number (YAML 1.1 reads
+    1e-4 as text), an int where it is an int; a bool stays a bool; text as given."""
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise FieldsError(f"{key} expects true or false, not {raw if raw is not None else value!r}")
         return value
-    if isinstance(value, (int, float)):
-        return float(value) if isinstance(current, float) and isinstance(value, int) else value
+    if not isinstance(current, (int, float)):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if isinstance(current, float) else value
     try:
-        number = float(raw)
+        number = float(str(value))
     except ValueError:
-        raise FieldsError(f"{key} expects a number, not {raw!r}") from None
+        raise FieldsError(f"{key} expects a number, not {raw if raw is not None else value!r}") from None
     return int(number) if isinstance(current, int) and number.is_integer() else number
 
 
@@ -86,9 +217,43 @@ def auto_preset() -> str:
 
 
 def resolve(preset: str, overrides: list[str]) -> dict:
-    """A preset ('auto': picked by device) with overrides applied."""
+    """Every setting: the defaults, a preset ('auto': picked by device), then the overrides."""
     return apply_overrides(load_preset(auto_preset() if preset == "auto" else preset), overrides)
 
 
 def save(cfg: dict, path: Path) -> None:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+@cache
+def field_comments(cls: type) -> dict[str, str]:
+    """Each field's comment in the dataclass source: the one on its line, else the lines just above it."""
+    source = textwrap.dedent(inspect.getsource(cls)).splitlines()
+    out: dict[str, str] = {}
+    for node in ast.parse("\n".join(source)).body[0].body:
+        if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
+            continue
+        line = source[node.lineno - 1]
+        inline = line.split("  # ", 1)[1].strip() if "  # " in line else ""
+        above: list[str] = []
+        i = node.lineno - 2
+        while i >= 0 and source[i].strip().startswith("#"):
+            above.insert(0, source[i].strip().lstrip("#").strip())
+            i -= 1
+        out[node.target.id] = " ".join(above + ([inline] if inline else []))
+    return out
+
+
+def describe(cfg: dict) -> str:
+    """The settings as YAML, each key under its comment (`fields config`)."""
+    lines: list[str] = []
+    for section, values in cfg.items():
+        lines.append(f"{section}:")
+        comments: dict[str, str] = {}
+        for cls in reversed(SCHEMA[section]):
+            comments.update(field_comments(cls))
+        for key, value in values.items():
+            for text in textwrap.wrap(comments.get(key, ""), 96):
+                lines.append(f"  # {text}")
+            lines.append("  " + yaml.safe_dump({key: value}, default_flow_style=True, width=1000).strip()[1:-1])
+    return "\n".join(lines) + "\n"

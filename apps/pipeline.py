@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from apps.config import SFM_BACKENDS
+from apps.config import SFM_BACKENDS, options
 from fields.errors import FieldsError
 from fields.eval.views import evaluate_views, held_out_views, hold_out
 from fields.export.mesh import export_mesh
@@ -85,7 +85,7 @@ def write_scene_outputs(scene: Scene, run: Path) -> None:
 def read_inputs(images: Path, cfg: dict) -> Scene:
     """The photos to reconstruct (sfm.fov for those without EXIF: see read_image_folder); fails before
     anything is written when there are too few."""
-    inputs = read_image_folder(images, float(cfg["sfm"].get("fov", 0.0)))
+    inputs = read_image_folder(images, float(cfg["sfm"]["fov"]))
     if len(inputs.views) < 3:
         raise FieldsError(f"{images}: found {len(inputs.views)} images; need at least 3")
     return inputs
@@ -111,15 +111,13 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene | Non
     if viewer:
         viewer.show_inputs(inputs)
     pycolmap.logging.minloglevel = 2
-    opts = FrontEndOptions(cfg["sfm"]["max_image_size"], cfg["sfm"]["max_num_features"], seed=cfg["sfm"]["seed"],
-                           features=cfg["sfm"].get("features", "auto"), matching=cfg["sfm"].get("matching", "auto"),
-                           min_keypoints=cfg["sfm"].get("min_keypoints", FrontEndOptions.min_keypoints))
+    opts = options(FrontEndOptions, cfg["sfm"])
     t0, reasons = time.time(), {}
     if backend == "neural":
         log.info(f"sfm: {len(inputs.views)} images, neural incremental SfM on the SDF level set")
         with Console(stderr=True).status("sfm: SIFT, matching, neural incremental SfM") as status:
             progress = lambda n, total: status.update(f"sfm: registered {n}/{total} views")  # noqa: E731
-            neural = NeuralSfMOptions(start=cfg["sfm"].get("start", "global"), seed=cfg["sfm"]["seed"])
+            neural = options(NeuralSfMOptions, cfg["sfm"])
             scene, reports = neural_sfm(inputs, Path(images).resolve(), run / "sfm", opts, neural, progress,
                                         viewer.sfm_update if viewer else None)
         reasons = {i: r.reason for i, r in reports.items() if not r.registered}
@@ -146,7 +144,7 @@ def prepare_scene(scene: Scene, cfg: dict) -> None:
     """Normalise into the unit sphere and hold out test views (when the data has no test split)."""
     n = cfg["normalisation"]
     scene.to_normalised = fit_unit_sphere(scene, n["target_radius"], n["percentile"])
-    held = hold_out(scene, cfg["train"].get("holdout_every", 0))
+    held = hold_out(scene, cfg["train"]["holdout_every"])
     if held:
         log.info(f"held out for evaluation: {len(held)} views ({', '.join(scene.views[i].name for i in held[:4])}"
                  + (", ..." if len(held) > 4 else "") + ")")
@@ -154,7 +152,7 @@ def prepare_scene(scene: Scene, cfg: dict) -> None:
 
 def run_training(scene: Scene, run: Path, cfg: dict, viewer=None) -> Path:
     """Train the field; a viewer follows along (plots, renders, meshes, pause)."""
-    tcfg = TrainConfig.from_dict(cfg["train"])
+    tcfg = options(TrainConfig, cfg["train"])
     ckpt = train(scene, tcfg, run, log=log.info, listener=viewer.training_listener(scene) if viewer else None)
     if viewer:
         viewer.training_done()

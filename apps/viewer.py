@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fields.errors import FieldsError
 from fields.export.mesh import export_mesh, extract_mesh

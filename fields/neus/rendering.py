@@ -1,6 +1,5 @@
 """NeuS volume rendering (Wang et al. 2021): opacity from the logistic CDF of the SDF at section ends,
-with cos annealing, normals for the colour network, occupancy-grid-guided samples and NeuS's
-importance up-sampling."""
+with cos annealing, normals for the colour network and occupancy-grid-guided samples."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from fields.geometry.rays import sample_pdf
 from fields.neus.occupancy_grid import OccupancyGrid
 from fields.neus.radiance_field import Background, RadianceField
 from fields.neus.sdf_field import SDFField
@@ -103,73 +101,34 @@ def section_weights(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges:
     return alpha_weights(section_alpha(sdf[:, :-1], sdf[:, 1:], model.sharpness()))
 
 
-def widened(weights: torch.Tensor) -> torch.Tensor:
-    """Each section's weight raised to its neighbours' (a surface between two sections reaches both)."""
-    return torch.nn.functional.max_pool1d(weights[:, None], 3, stride=1, padding=1)[:, 0]
-
-
-@torch.no_grad()
-def importance_edges(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges: torch.Tensor,
-                     grid: OccupancyGrid | None, n_fine: int, perturb: bool, spread: float = 0.2) -> torch.Tensor:
-    """n_fine + 1 section ends where the current field puts the rendering weight (NeuS's up-sampling).
-
-    The weights are widened to the neighbours (so the new sections around the surface stay short on
-    both sides of it); `spread` of the new ends follow the given sections evenly instead, so
-    surfaces the weights miss (early on, or a ray that hits nothing yet) still get samples and
-    gradients.
-    """
-    weights = widened(section_weights(model, o, d, edges, grid))
-    pdf = (1.0 - spread) * weights / (weights.sum(1, keepdim=True) + 1e-5) + spread / weights.shape[1]
-    return sample_pdf(edges, pdf, n_fine, perturb)
-
-
 def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
                 n_samples: int, perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-                create_graph: bool = False, n_fine: int = 0, min_weight: float = 0.0,
-                band_points: int = 0) -> RenderOut:
+                create_graph: bool = False) -> RenderOut:
     """Render rays (o, d unit) between near and far, NeuS-style.
 
     Each section's SDF and gradient are taken at its midpoint and extended to its ends along the
     (annealed) cosine; colour comes from the midpoint, its normal, the ray direction and the SDF's
     feature. With an occupancy grid the section ends are placed where the grid says the surface
-    is (samples are not spent on empty space) and free-space points skip the network. With n_fine
-    > 0 those n_samples sections only locate the surface (`importance_edges`) and n_fine sections
-    placed there are rendered. With min_weight > 0 a forward pass of the SDF alone weighs every
-    section first and only the sections (or their neighbours) reaching min_weight go through the
-    expensive pass (gradient, colour, backward); the others count as empty, which changes a pixel
-    by at most about n_samples * min_weight.
+    is (samples are not spent on empty space) and free-space points skip the network, taking the
+    grid's coarse SDF instead.
     """
     n_rays = o.shape[0]
     edges = grid.sample_edges(o, d, near, far, n_samples, perturb) if grid is not None else \
         stratified_edges(near, far, n_samples, perturb)
-    if n_fine > 0:
-        edges = importance_edges(model, o, d, edges, grid, n_fine, perturb)
-        n_samples = n_fine
     mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
     dists = edges[:, 1:] - edges[:, :-1]
     pts = (o[:, None] + d[:, None] * mids[..., None]).reshape(-1, 3)
-    keep = widened(section_weights(model, o, d, edges, grid)).reshape(-1) >= min_weight if min_weight > 0 else None
-    # the samples' coarse SDF, once: the occupancy test and the free-space values (the weight selection needs
-    # it only for its band points)
-    coarse = grid.coarse_sdf(pts) if grid is not None and (keep is None or band_points > 0) else None
-    if keep is not None:
-        used = torch.nonzero(keep).squeeze(1)
-        if band_points > 0:  # a random share of the dropped near-surface samples, for the Eikonal term only
-            band = torch.nonzero(~keep & (grid.near_surface(coarse) if grid is not None else True)).squeeze(1)
-            band = band[torch.randperm(band.numel(), device=band.device)[:band_points]]
-            used = torch.cat([used, band])
-    elif grid is not None:
-        used = torch.nonzero(grid.near_surface(coarse)).squeeze(1)
+    if grid is not None:
+        base = grid.coarse_sdf(pts)  # the samples' coarse SDF, once: the occupancy test and the free-space values
+        used = torch.nonzero(grid.near_surface(base)).squeeze(1)
     else:
+        base = torch.zeros(pts.shape[0], device=pts.device)
         used = torch.arange(pts.shape[0], device=pts.device)
-    base = coarse if grid is not None and keep is None else torch.zeros(pts.shape[0], device=pts.device)
     sdf, grad, feat_used, grad_used = network_at(model.sdf, pts, used, base, create_graph)
     dirs = d[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
     cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
     sdf = sdf.reshape(n_rays, n_samples)
     alpha = section_alpha(sdf - cos * dists * 0.5, sdf + cos * dists * 0.5, model.sharpness())
-    if keep is not None:
-        alpha = torch.where(keep.reshape(n_rays, n_samples), alpha, torch.zeros_like(alpha))
     weights = alpha_weights(alpha)
     rgb_s = torch.zeros(pts.shape[0], 3, device=pts.device)
     if used.numel():
@@ -222,7 +181,5 @@ class NeuSModel(nn.Module):
 
     def render(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
                perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-               create_graph: bool = False, n_fine: int = 0, min_weight: float = 0.0, band_points: int = 0
-               ) -> RenderOut:
-        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph, n_fine, min_weight,
-                           band_points)
+               create_graph: bool = False) -> RenderOut:
+        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph)

@@ -37,44 +37,47 @@ from fields.nn.builder import FIELD_SPECS, build_encoding
 from fields.scene import Scene
 
 
+# settings older checkpoints and run configs may hold that no longer exist; dropped when read
+RETIRED_KEYS = ("fine_samples", "min_weight", "band_points")
+
+
 @dataclass
 class TrainConfig:
-    steps: int = 1500
-    rays_per_batch: int = 1024
+    """How the NeuS SDF + radiance field is trained (the `train` section of a run's settings)."""
+
+    steps: int = 1500  # optimiser steps
+    rays_per_batch: int = 1024  # rays drawn from the training images per step
     foreground_share: float = 0.5  # with masks: this share of each batch is drawn from the object's pixels alone
-    n_samples: int = 64
-    fine_samples: int = 0  # > 0: the n_samples only locate the surface (SDF alone); this many placed there are rendered
-    min_weight: float = 0.0  # > 0: only sections whose weight (SDF alone) reaches this go through the gradient pass
-    band_points: int = 0  # with min_weight: this many of the dropped near-surface samples still get the Eikonal term
-    lr: float = 5e-3
-    warmup_steps: int = 100
-    final_lr_factor: float = 0.1
-    eikonal_weight: float = 0.1
+    n_samples: int = 64  # sections per ray (placed by the occupancy grid where the surface is)
+    lr: float = 5e-3  # peak learning rate (feature grids and networks alike; CAM's grids at 10x)
+    warmup_steps: int = 100  # linear warm-up of the learning rate
+    final_lr_factor: float = 0.1  # the learning rate decays exponentially to this share of its peak
+    eikonal_weight: float = 0.1  # weight of the Eikonal term |grad f| = 1
     eikonal_points: int = 512  # uniform points in the cube, besides every sample that went through the SDF
-    cos_anneal_steps: int = 250
-    occupancy_resolution: int = 64
+    cos_anneal_steps: int = 250  # NeuS's cos annealing: steps until the ray-normal cosine is used in full
+    occupancy_resolution: int = 64  # voxels per side of the occupancy grid
     occupancy_every: int = 16  # rebuild the occupancy grid from the SDF every this many steps (0: no grid)
     occupancy_band: float = 2.0  # voxels: samples go where the grid's SDF is this close to zero (or 3 / sharpness)
-    max_image_size: int = 200
-    hash_levels: int = 8
-    hash_log2_size: int = 18
-    hash_finest: int = 256
-    coarse_to_fine_steps: int = 100  # one more hash level active every this many steps
-    hidden: int = 64
+    max_image_size: int = 200  # training images are shrunk to this longer side
+    hash_levels: int = 8  # levels of the SDF's hash grid
+    hash_log2_size: int = 18  # log2 of the entries per hashed level
+    hash_finest: int = 256  # resolution of the finest hash-grid level (the coarsest is 16)
+    coarse_to_fine_steps: int = 100  # one more hash level active every this many steps (4 from the start)
+    hidden: int = 64  # width of the SDF and colour networks
     view_encoding: str = "raw"  # the colour network's view direction: raw or sh (spherical harmonics)
     sdf_encoding: str = "hash"  # hash or triplane
     sdf_decoder: str = "mlp"  # mlp or rbf (Gaussian RBF layer)
     cam: bool = False  # Coordinate-Aware Modulation on the SDF's MLP
     curvature_weight: float = 0.0  # > 0: penalise normal changes over curvature_eps (smooths textureless parts)
-    curvature_eps: float = 0.01
+    curvature_eps: float = 0.01  # distance over which the curvature term compares normals
     points_weight: float = 0.1  # > 0: |sdf| at the sparse SfM points (seen by 2+ training views) as a surface anchor
     background: str = "auto"  # auto (white for images with alpha, else learned), learned, white, black
     mask_weight: float = 0.1  # BCE of the rendered opacity against masks (alpha or mask files) when present
-    checkpoint_every: int = 250
+    checkpoint_every: int = 250  # steps between atomic checkpoints (a rerun resumes from the last one)
     time_budget_s: float = 0.0  # > 0: stop after this many seconds of training; the decay follows the clock
     holdout_every: int = 8  # without a test split, every n-th view is held out for `fields eval views` (0: none)
-    seed: int = 0
-    device: str = "auto"
+    seed: int = 0  # seeds the weights and the rays drawn
+    device: str = "auto"  # auto (CUDA when present), cpu or cuda
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
@@ -239,7 +242,8 @@ def load_model(path: Path, device: str = "cpu") -> tuple[NeuSModel, TrainConfig,
         ck = torch.load(path, map_location=device, weights_only=True)
     except (OSError, RuntimeError, ValueError) as exc:
         raise FieldsError(f"cannot load checkpoint {path}: {exc}") from None
-    cfg = TrainConfig.from_dict({"background": "learned", **ck["config"]})  # older runs: learned background
+    saved = {k: v for k, v in ck["config"].items() if k not in RETIRED_KEYS}
+    cfg = TrainConfig.from_dict({"background": "learned", **saved})  # older runs: learned background
     model = build_model(cfg)
     model.load_state_dict(ck["model"])
     return model.to(device), cfg, int(ck["step"])
@@ -335,8 +339,7 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
             o, d, target = bank.origins[idx].to(device), bank.dirs[idx].to(device), bank.rgb[idx].to(device)
             near, far, _ = sphere_bounds(o, d)
             anneal = min(1.0, step / cfg.cos_anneal_steps) if cfg.cos_anneal_steps > 0 else 1.0
-            out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True,
-                               n_fine=cfg.fine_samples, min_weight=cfg.min_weight, band_points=cfg.band_points)
+            out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True)
             mse = ((out.rgb - target) ** 2).mean()
             pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
             loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, anchors)

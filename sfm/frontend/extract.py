@@ -23,38 +23,32 @@ log = logging.getLogger("fields")
 
 @dataclass
 class FrontEndOptions:
-    """Feature extraction and matching settings (pycolmap defaults where unset)."""
+    """Feature extraction and matching settings (pycolmap's defaults where unset)."""
 
-    max_image_size: int = 1600
-    max_num_features: int = 8192
-    # auto: exhaustive matching up to exhaustive_up_to images (as COLMAP's automatic reconstructor, which
-    # switches at 200), beyond that spatial when every photo has a GPS position, else retrieval;
-    # exhaustive; sequential (COLMAP's sequential matcher: successors in name order, sequential_overlap
-    # of them, for video frames); retrieval (sfm/frontend/retrieval.py: each image with its retrieval_neighbours
-    # most similar and the sequential_overlap after it); spatial (sfm/frontend/spatial.py: each photo with its
-    # spatial_neighbours nearest by EXIF GPS position within spatial_max_distance_m; COLMAP's defaults)
+    max_image_size: int = 1600  # SIFT runs on images shrunk to this longer side
+    max_num_features: int = 8192  # SIFT keypoints kept per image
+    # auto: exhaustive up to exhaustive_up_to images, beyond that spatial when every photo has a GPS
+    # position, else retrieval; exhaustive; sequential (video frames, in name order); retrieval (each
+    # image with its most similar, by a visual index); spatial (each photo with its nearest by GPS)
     matching: str = "auto"
-    exhaustive_up_to: int = 200
-    retrieval_neighbours: int = 40
-    sequential_overlap: int = 10
-    spatial_neighbours: int = 50
-    spatial_max_distance_m: float = 100.0
-    seed: int = 0
-    # classic: COLMAP's SIFT and matching, its defaults. rich: affine-adapted, domain-size-pooled SIFT
-    # with guided matching, which on wide baselines and weak texture (a ring of 16 views, 25 views
-    # around an object) finds several times more correct matches, at several times the cost. auto:
-    # classic, then rich when at least weak_share of the views have fewer than 2 verified pairs of
-    # >= strong_pair matches (for the neural mapper; pycolmap's mapper takes auto as classic: the rich
-    # matches made its poses worse, RESULTS.md). auto and rich lower SIFT's peak threshold for small
-    # or plain images (peak_threshold): more keypoints, more tracks, lower pose error (demo 0.034 ->
-    # 0.027 deg).
+    exhaustive_up_to: int = 200  # auto: exhaustive matching up to this many images (COLMAP's automatic switch)
+    retrieval_neighbours: int = 40  # retrieval: the most similar images each image is matched with
+    sequential_overlap: int = 10  # sequential and retrieval: the successors in name order each image is matched with
+    spatial_neighbours: int = 50  # spatial: the nearest photos by GPS position each photo is matched with
+    spatial_max_distance_m: float = 100.0  # spatial: ... within this distance in metres
+    seed: int = 0  # seeds the verification's RANSAC and the mappers (one seed for the whole SfM)
+    # classic: COLMAP's SIFT and matching at its defaults; rich: affine-adapted, domain-size-pooled SIFT
+    # with guided matching (several times more correct matches on wide baselines and weak texture, at
+    # several times the cost); auto: classic, then rich when weak_share of the views have fewer than 2
+    # verified pairs of strong_pair matches (the pycolmap incremental mapper takes auto as classic)
     features: str = "auto"
-    min_keypoints: int = 1500  # 0: COLMAP's peak threshold always
+    # auto and rich lower SIFT's peak threshold while the median image has fewer keypoints than this
+    # (small or plain images: more keypoints, more tracks); 0: COLMAP's peak threshold always
+    min_keypoints: int = 1500
     peak_sample: int = 8  # images the peak-threshold search extracts, spread through the set
-    strong_pair: int = 30
-    # one view in 20: in 20 or fewer views any weak view turns rich on. lego-100 has 1 weak view in
-    # 100, and classic registers all 100 (neural 0.112 deg in 48 s; rich was 0.178 deg, 142 s);
-    # lego-50 has 6 in 50, and classic registered 48 (rich 50; RESULTS.md, twelfth measurement)
+    strong_pair: int = 30  # verified matches that make a pair strong (for features=auto)
+    # share of weak views (fewer than 2 strong pairs) that turns rich matching on: in 20 or fewer
+    # views a single weak view does; in large sets a few weak views are left to the classic matches
     weak_share: float = 0.05
 
 
