@@ -29,7 +29,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_eval_views(args: argparse.Namespace) -> None:
     from rich.progress import track
 
-    from fields.eval.views import evaluate_views, held_out_views
+    from fields.eval.views import evaluate_views
     from fields.neus.train import load_model
     from fields.scene import Scene
 
@@ -38,7 +38,7 @@ def cmd_eval_views(args: argparse.Namespace) -> None:
         raise FieldsError(f"{run}: no trained field (checkpoints/field.pt); run `fields train` first")
     scene = Scene.load(run)
     model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
-    views = held_out_views(scene)[:: max(args.every, 1)]
+    views = scene.held_out_views()[:: max(args.every, 1)]
     if not views:
         raise FieldsError(f"{run}: no held-out views (train with train.holdout_every > 0, or data with a test split)")
     report = evaluate_views(model, scene, views, args.size or tcfg.max_image_size,

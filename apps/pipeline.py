@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -18,18 +17,19 @@ import trimesh
 
 from apps.config import SFM_BACKENDS, options
 from fields.errors import FieldsError
-from fields.eval.views import evaluate_views, held_out_views, hold_out
+from fields.eval.views import evaluate_views
 from fields.export.mesh import export_mesh
 from fields.export.video import (
     depth_frames,
     even_camera,
     normal_frame,
     orbit_poses,
-    render_image,
     write_video,
 )
 from fields.geometry.normalisation import fit_unit_sphere
+from fields.io_utils import write_json
 from fields.neus.occupancy_grid import OccupancyGrid
+from fields.neus.render_view import render_image
 from fields.neus.train import TrainConfig, load_model, train
 from fields.scene import Camera, Scene
 from sfm.io import load_scene, write_colmap, write_transforms
@@ -66,9 +66,7 @@ class Stages:
 
     def mark(self, name: str, seconds: float) -> None:
         self.done[name] = round(seconds, 2)
-        tmp = self.path.with_name("stages.json.tmp")
-        tmp.write_text(json.dumps(self.done, indent=1))
-        os.replace(tmp, self.path)
+        write_json(self.path, self.done)
 
 
 def write_scene_outputs(scene: Scene, run: Path) -> None:
@@ -144,7 +142,7 @@ def prepare_scene(scene: Scene, cfg: dict) -> None:
     """Normalise into the unit sphere and hold out test views (when the data has no test split)."""
     n = cfg["normalisation"]
     scene.to_normalised = fit_unit_sphere(scene, n["target_radius"], n["percentile"])
-    held = hold_out(scene, cfg["train"]["holdout_every"])
+    held = scene.hold_out(cfg["train"]["holdout_every"])
     if held:
         log.info(f"held out for evaluation: {len(held)} views ({', '.join(scene.views[i].name for i in held[:4])}"
                  + (", ..." if len(held) > 4 else "") + ")")
@@ -183,13 +181,11 @@ def run_eval(run: Path, stages: Stages) -> None:
         return
     t0 = time.time()
     scene = Scene.load(run)
-    views = held_out_views(scene)
+    views = scene.held_out_views()
     if views:
         model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
         d = evaluate_views(model, scene, views, tcfg.max_image_size).to_dict()
-        tmp = run / "view_metrics.json.tmp"
-        tmp.write_text(json.dumps(d, indent=1))
-        os.replace(tmp, run / "view_metrics.json")
+        write_json(run / "view_metrics.json", d)
         log.info(f"eval: {d['views']} held-out views, PSNR {d['psnr']:.2f} dB, SSIM {d['ssim']:.3f}")
     stages.mark("eval", time.time() - t0)
 

@@ -20,7 +20,7 @@ import torch
 
 from apps.config import resolve
 from apps.pipeline import prepare_scene
-from fields.eval.views import evaluate_views, held_out_views
+from fields.eval.views import evaluate_views
 from fields.neus.train import TrainConfig, load_model, pick_device, train
 from sfm.io import load_scene
 
@@ -57,10 +57,10 @@ def main() -> None:
         ckpt = train(scene, tcfg, run, log=lambda *a: None)
         wall = time.time() - t0
         model, _, steps = load_model(ckpt, str(device))
-        views = held_out_views(scene)[:: args.every]
+        views = scene.held_out_views()[:: args.every]
         rep = evaluate_views(model, scene, views, args.size).to_dict()
         rows.append((minutes, steps, wall, len(views), rep))
-    print(f"lego, {len(scene.registered()) - len(held_out_views(scene))} train views at {args.size} px, "
+    print(f"lego, {len(scene.registered()) - len(scene.held_out_views())} train views at {args.size} px, "
           f"torch {torch.__version__}, "
           + (torch.cuda.get_device_name(device) if device.type == "cuda" else "2 threads")
           + f", preset {args.preset}" + (f", {' '.join(args.overrides)}" if args.overrides else ""))

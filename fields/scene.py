@@ -16,6 +16,7 @@ import numpy as np
 
 from fields.errors import FieldsError
 from fields.images import load_image
+from fields.io_utils import atomic_write, write_json
 
 
 @dataclass
@@ -148,6 +149,28 @@ class Scene:
     def registered(self) -> list[int]:
         return [i for i, v in enumerate(self.views) if v.registered]
 
+    def train_views(self) -> list[int]:
+        """Registered views of the train split: what a field is trained on."""
+        return [i for i in self.registered() if self.views[i].split == "train"]
+
+    def held_out_views(self) -> list[int]:
+        """Registered views of the test split, else of the val split: what a field is evaluated on."""
+        for split in ("test", "val"):
+            views = [i for i in self.registered() if self.views[i].split == split]
+            if views:
+                return views
+        return []
+
+    def hold_out(self, every: int) -> list[int]:
+        """Mark every `every`-th registered view as test when the scene has no test or val split (the
+        data's own split wins); the held-out views."""
+        if every <= 0 or any(v.split in ("test", "val") for v in self.views):
+            return self.held_out_views()
+        held = self.registered()[::every]
+        for i in held:
+            self.views[i].split = "test"
+        return held
+
     def camera_of(self, i: int) -> Camera:
         return self.cameras[self.views[i].camera]
 
@@ -195,9 +218,9 @@ class Scene:
         kp = {f"kp{i}": v.keypoints for i, v in enumerate(self.views) if v.keypoints is not None}
         lens = np.array([len(t) for t in self.points.tracks], np.int64)
         flat = np.concatenate(self.points.tracks) if self.points.tracks else np.zeros((0, 2), np.int64)
-        _atomic_npz(folder / "points.npz", xyz=self.points.xyz, rgb=self.points.rgb,
-                    track_len=lens, track_flat=flat, **kp)
-        _atomic_text(folder / "scene.json", json.dumps(doc, indent=1))
+        atomic_write(folder / "points.npz", lambda tmp: np.savez_compressed(
+            tmp, xyz=self.points.xyz, rgb=self.points.rgb, track_len=lens, track_flat=flat, **kp))
+        write_json(folder / "scene.json", doc)
 
     @staticmethod
     def load(folder: Path) -> "Scene":
@@ -228,16 +251,7 @@ def _relpath(path: Path, root: Path) -> str:
     return os.path.relpath(Path(path).resolve(), Path(root).resolve())
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
-
-def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def look_at(center: np.ndarray, target: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

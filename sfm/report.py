@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from fields.io_utils import write_json
 from fields.scene import Scene
 from sfm.geometry.triangulation import reprojection_error
 
@@ -40,6 +39,4 @@ def view_rows(scene: Scene, reasons: dict[int, str] | None = None) -> list[dict]
 def write_report(path: Path, backend: str, seconds: float, rows: list[dict]) -> None:
     doc = {"backend": backend, "seconds": round(seconds, 2),
            "registered": sum(r["registered"] for r in rows), "views": len(rows), "per_view": rows}
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
+    write_json(path, doc)

@@ -56,7 +56,13 @@ def test_auto_preset_is_picked_by_device(monkeypatch):
 def test_the_dataclasses_are_the_one_source_of_defaults():
     """The default preset is the dataclass defaults; every field of every section has a comment; a key two
     dataclasses of one section share has one default; the other presets hold only what differs."""
-    from apps.config import SCHEMA, defaults, field_comments, options, preset_differences
+    from apps.config import (
+        SCHEMA,
+        defaults,
+        field_comments,
+        options,
+        preset_differences,
+    )
 
     assert load_preset("default") == defaults()
     for section, classes in SCHEMA.items():

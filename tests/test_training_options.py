@@ -19,7 +19,6 @@ from fields.neus.train import (
     draw_rays,
     ray_bank,
     resolve_background,
-    train_views,
 )
 from fields.scene import Points
 from sfm.io.transforms_json import read_transforms, write_transforms
@@ -100,9 +99,9 @@ def _tiny_scene(folder, rgba: bool, mask_files: bool):
 
 def test_alpha_images_train_on_white_with_their_alpha_as_mask(tmp_path):
     scene = _tiny_scene(tmp_path, rgba=True, mask_files=False)
-    cfg = resolve_background(TrainConfig(), scene, train_views(scene))
+    cfg = resolve_background(TrainConfig(), scene, scene.train_views())
     assert cfg.background == "white"
-    bank = ray_bank(scene, train_views(scene), 16, cfg.background)
+    bank = ray_bank(scene, scene.train_views(), 16, cfg.background)
     assert bank.mask is not None and bank.colour_weight is None
     assert bank.mask.sum().item() == pytest.approx(3 * 6 * 8)
     outside = bank.mask == 0
@@ -111,20 +110,20 @@ def test_alpha_images_train_on_white_with_their_alpha_as_mask(tmp_path):
 
 def test_mask_files_survive_a_round_trip_and_weight_the_colour_loss(tmp_path):
     scene = _tiny_scene(tmp_path, rgba=False, mask_files=True)
-    assert resolve_background(TrainConfig(), scene, train_views(scene)).background == "learned"
+    assert resolve_background(TrainConfig(), scene, scene.train_views()).background == "learned"
     out = tmp_path / "out"
     out.mkdir()
     write_transforms(scene, out / "transforms.json")
     again = read_transforms(out / "transforms.json")
     assert [v.mask.name for v in again.views] == ["mask0.png", "mask1.png", "mask2.png"]
-    bank = ray_bank(again, train_views(again), 16, "learned")
+    bank = ray_bank(again, again.train_views(), 16, "learned")
     assert bank.colour_weight is not None and torch.equal(bank.colour_weight, bank.mask)
     assert bank.mask.sum().item() == pytest.approx(3 * 6 * 8)
 
 
 def test_rgb_images_without_masks_have_no_mask(tmp_path):
     scene = _tiny_scene(tmp_path, rgba=False, mask_files=False)
-    bank = ray_bank(scene, train_views(scene), 16, "learned")
+    bank = ray_bank(scene, scene.train_views(), 16, "learned")
     assert bank.mask is None and bank.foreground() is None
     # without masks a foreground share changes nothing: the same draws as a plain uniform batch
     drawn = draw_rays(len(bank), bank.foreground(), 64, 0.5, torch.Generator().manual_seed(3))
@@ -133,7 +132,7 @@ def test_rgb_images_without_masks_have_no_mask(tmp_path):
 
 def test_foreground_share_of_a_batch_comes_from_the_object(tmp_path):
     scene = _tiny_scene(tmp_path, rgba=True, mask_files=False)
-    bank = ray_bank(scene, train_views(scene), 16, "white")
+    bank = ray_bank(scene, scene.train_views(), 16, "white")
     fg = bank.foreground()
     assert fg is not None and torch.all(bank.mask[fg] > 0.5) and fg.numel() == int((bank.mask > 0.5).sum())
     gen = torch.Generator().manual_seed(0)

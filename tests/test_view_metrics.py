@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fields.eval.image_metrics import psnr, ssim
 from fields.eval.views import (
     calibrated_depth_error,
-    held_out_views,
-    hold_out,
-    psnr,
-    ssim,
     z_factor,
 )
 from fields.scene import Camera, Scene, View
@@ -23,12 +20,12 @@ def scene_of(n: int, split: str = "train") -> Scene:
 
 def test_every_eighth_view_is_held_out_only_without_a_test_split():
     scene = scene_of(20)
-    assert hold_out(scene, 8) == [0, 8, 16]
-    assert held_out_views(scene) == [0, 8, 16]
+    assert scene.hold_out(8) == [0, 8, 16]
+    assert scene.held_out_views() == [0, 8, 16]
     assert [v.split for v in scene.views].count("train") == 17
     given = scene_of(5)
     given.views[2].split = "test"
-    assert hold_out(given, 8) == [2]  # the data's own split wins
+    assert given.hold_out(8) == [2]  # the data's own split wins
 
 
 def test_psnr_and_ssim_of_identical_and_offset_images():

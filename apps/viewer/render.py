@@ -21,8 +21,9 @@ import numpy as np
 from apps.viewer.camera import browser_camera
 from fields.errors import FieldsError
 from fields.export.mesh import export_mesh, extract_mesh
-from fields.export.video import depth_frames, normal_frame, render_image
+from fields.export.video import depth_frames, normal_frame
 from fields.neus.occupancy_grid import OccupancyGrid
+from fields.neus.render_view import render_image
 from fields.neus.rendering import NeuSModel
 
 log = logging.getLogger("fields")

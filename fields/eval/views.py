@@ -1,7 +1,7 @@
 """Held-out view evaluation: PSNR and SSIM of rendered test views, and depth against ground-truth maps.
 
-Which views: the scene's test split (else its val split); a scene with neither gets every n-th
-registered view held out before training (`hold_out`), as LLFF and nerfstudio do, so the numbers
+Which views: Scene.held_out_views (the test split, else the val split); a scene with neither gets every n-th
+registered view held out before training (`Scene.hold_out`), as LLFF and nerfstudio do, so the numbers
 are on images the field never saw.
 
 Depth: NeRF-synthetic ships 8-bit depth PNGs (`r_K_depth_0001.png`) whose value is an unknown
@@ -16,39 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
-from fields.export.video import render_image
-from fields.fit.image import psnr
+from fields.eval.image_metrics import psnr, ssim
 from fields.images import composite, load_image
 from fields.neus.occupancy_grid import OccupancyGrid
 from fields.neus.radiance_field import fixed_colour
+from fields.neus.render_view import render_image
 from fields.neus.rendering import NeuSModel
 from fields.scene import Scene
-
-
-def hold_out(scene: Scene, every: int) -> list[int]:
-    """Mark every `every`-th registered view as test when the scene has no test or val split; the held-out views."""
-    if every <= 0 or any(v.split in ("test", "val") for v in scene.views):
-        return held_out_views(scene)
-    held = scene.registered()[::every]
-    for i in held:
-        scene.views[i].split = "test"
-    return held
-
-
-def held_out_views(scene: Scene) -> list[int]:
-    """Registered views of the test split, else of the val split."""
-    for split in ("test", "val"):
-        views = [i for i in scene.registered() if scene.views[i].split == split]
-        if views:
-            return views
-    return []
-
-
-def ssim(pred: np.ndarray, target: np.ndarray) -> float:
-    """SSIM with the usual 7x7 window, on RGB in [0, 1]."""
-    return float(structural_similarity(pred, target, channel_axis=2, data_range=1.0))
 
 
 def depth_map_path(image: Path | None) -> Path | None:

@@ -3,7 +3,6 @@ vertex colours from the radiance field, written in the input frame."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from skimage.measure import marching_cubes
 from fields.errors import FieldsError
 from fields.export.mesh_cleanup import clean_mesh
 from fields.geometry.volume import evaluate_on_grid
+from fields.io_utils import atomic_write
 from fields.neus.rendering import NeuSModel
 from fields.scene import Scene
 
@@ -78,14 +78,12 @@ def export_mesh(model: NeuSModel, scene: Scene, path: Path, resolution: int = 25
         raise FieldsError(f"mesh format {fmt!r} not supported ({', '.join(MESH_FORMATS)})")
     verts, faces_ = extract_mesh(model, resolution)
     mesh = trimesh.Trimesh(verts, faces_, process=False)
-    mesh = clean_mesh(mesh, model, scene, [i for i in scene.registered() if scene.views[i].split == "train"],
+    mesh = clean_mesh(mesh, model, scene, scene.train_views(),
                       cull_unseen, largest_component)
     if len(mesh.faces) == 0:
         raise FieldsError("no surface left after cleanup (no training camera sees the extracted surface)")
     mesh = decimate(mesh, faces)
     mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=vertex_colours(model, np.asarray(mesh.vertices)))
     mesh.vertices = scene.to_normalised.inverse().apply(np.asarray(mesh.vertices))
-    tmp = Path(path).with_name(Path(path).stem + ".tmp." + fmt)
-    mesh.export(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, mesh.export)
     return mesh

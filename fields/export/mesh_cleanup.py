@@ -11,9 +11,9 @@ import numpy as np
 import torch
 import trimesh
 
-from fields.export.video import render_image
 from fields.geometry.rays import project
 from fields.neus.occupancy_grid import OccupancyGrid
+from fields.neus.render_view import render_image
 from fields.neus.rendering import NeuSModel
 from fields.scene import Scene
 

@@ -1,18 +1,14 @@
-"""Rendered views and videos: RGB, depth and normals along an orbit (or given poses), MP4 with even sizes."""
+"""Videos of a trained field: RGB, depth and normals along an orbit (or given poses), MP4 with even sizes."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
-import torch
 
-from fields.geometry.rays import camera_rays, pixel_grid, sphere_bounds
-from fields.neus.occupancy_grid import OccupancyGrid
-from fields.neus.rendering import NeuSModel, render_rays_inference
+from fields.io_utils import atomic_write
+from fields.neus.render_view import ViewRender
 from fields.scene import Camera, Scene, look_at
 
 
@@ -41,32 +37,6 @@ def orbit_poses(scene: Scene, n_frames: int) -> list[tuple[np.ndarray, np.ndarra
         c = height * up + ring * (np.cos(a) * ref + np.sin(a) * side)
         out.append(look_at(c, np.zeros(3), up))
     return out
-
-
-@dataclass
-class ViewRender:
-    rgb: np.ndarray  # (H, W, 3)
-    depth: np.ndarray  # (H, W) distance along the ray, normalised frame
-    normal: np.ndarray  # (H, W, 3) opacity-weighted world normals
-    opacity: np.ndarray  # (H, W)
-
-
-@torch.no_grad()
-def render_image(model: NeuSModel, cam: Camera, R: np.ndarray, t: np.ndarray, n_samples: int = 64,
-                 chunk: int = 8192, grid: OccupancyGrid | None = None) -> ViewRender:
-    """A view in the normalised frame, with the inference renderer (fast with an occupancy grid)."""
-    device = next(model.parameters()).device
-    o, d = camera_rays(cam, R, t, pixel_grid(cam.width, cam.height))
-    o, d = torch.from_numpy(o).float(), torch.from_numpy(d).float()
-    parts: dict[str, list[torch.Tensor]] = {"rgb": [], "depth": [], "normal": [], "opacity": []}
-    for s in range(0, o.shape[0], chunk):
-        oc, dc = o[s : s + chunk].to(device), d[s : s + chunk].to(device)
-        near, far, _ = sphere_bounds(oc, dc)
-        out = render_rays_inference(model, oc, dc, near, far, n_samples, grid=grid)
-        for k in parts:
-            parts[k].append(getattr(out, k).cpu())
-    shape = (cam.height, cam.width)
-    return ViewRender(*(torch.cat(parts[k]).reshape(*shape, -1).squeeze(-1).numpy() for k in parts))
 
 
 def depth_frames(renders: list[ViewRender]) -> list[np.ndarray]:
@@ -99,8 +69,9 @@ def normal_frame(render: ViewRender, R: np.ndarray) -> np.ndarray:
 
 def write_video(frames: list[np.ndarray], path: Path, fps: int = 24) -> None:
     """H.264 MP4 (yuv420p) from float RGB frames, written atomically."""
-    tmp = Path(path).with_name(Path(path).stem + ".tmp.mp4")
-    with imageio.get_writer(tmp, fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2) as w:
-        for f in frames:
-            w.append_data(np.clip(np.round(f * 255.0), 0, 255).astype(np.uint8))
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with imageio.get_writer(tmp, fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2) as w:
+            for f in frames:
+                w.append_data(np.clip(np.round(f * 255.0), 0, 255).astype(np.uint8))
+
+    atomic_write(path, write)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from fields.eval.image_metrics import psnr
 from fields.nn.builder import Field
 
 
@@ -25,11 +25,6 @@ def pixel_coordinates(height: int, width: int) -> torch.Tensor:
     """Pixel centres in [0, 1]^2 as (x, y), row by row."""
     ys, xs = torch.meshgrid((torch.arange(height) + 0.5) / height, (torch.arange(width) + 0.5) / width, indexing="ij")
     return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
-
-
-def psnr(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
-    mse = float(((torch.as_tensor(pred) - torch.as_tensor(target)) ** 2).mean())
-    return -10.0 * math.log10(max(mse, 1e-12))
 
 
 def train_pixels(height: int, width: int, holdout: bool) -> torch.Tensor:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
-import os
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -22,8 +20,10 @@ from rich.progress import (
 
 from fields.encodings.hash_grid import HashGrid, backward_to_parameters
 from fields.errors import FieldsError
+from fields.eval.image_metrics import psnr_from_mse
 from fields.geometry.rays import camera_rays, pixel_grid, sphere_bounds
 from fields.images import composite
+from fields.io_utils import atomic_write
 from fields.neus.occupancy_grid import OccupancyGrid
 from fields.neus.radiance_field import (
     BACKGROUND_COLOURS,
@@ -35,7 +35,6 @@ from fields.neus.rendering import NeuSModel, Sharpness
 from fields.neus.sdf_field import SDFField
 from fields.nn.builder import FIELD_SPECS, build_encoding
 from fields.scene import Scene
-
 
 # settings older checkpoints and run configs may hold that no longer exist; dropped when read
 RETIRED_KEYS = ("fine_samples", "min_weight", "band_points")
@@ -207,11 +206,6 @@ def anchor_points(scene: Scene, views: list[int]) -> torch.Tensor:
     return torch.from_numpy(xyz[np.linalg.norm(xyz, axis=1) < 1.0].astype(np.float32))
 
 
-def train_views(scene: Scene) -> list[int]:
-    """Registered views of the train split."""
-    return [i for i in scene.registered() if scene.views[i].split == "train"]
-
-
 def lr_factor(step: int, cfg: TrainConfig, elapsed: float = 0.0) -> float:
     """Linear warm-up, then exponential decay to final_lr_factor at the last step (or at the end of
     the time budget, whichever comes first)."""
@@ -230,10 +224,9 @@ def out_of_time(cfg: TrainConfig, elapsed: float) -> bool:
 def save_checkpoint(path: Path, model: NeuSModel, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
                     elapsed: float = 0.0) -> None:
     """Atomic checkpoint loadable with torch.load(weights_only=True)."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": asdict(cfg),
-                "elapsed": elapsed}, tmp)
-    os.replace(tmp, path)
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": asdict(cfg),
+             "elapsed": elapsed}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_model(path: Path, device: str = "cpu") -> tuple[NeuSModel, TrainConfig, int]:
@@ -279,10 +272,6 @@ def training_grid(model: NeuSModel, cfg: TrainConfig, device: torch.device) -> O
     return OccupancyGrid(grid.sdf, min(band, 0.5))
 
 
-def psnr(mse: float) -> float:
-    return -10.0 * math.log10(max(mse, 1e-10))
-
-
 def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainListener | None = None) -> Path:
     """Train (or resume) and return the final checkpoint path run/checkpoints/field.pt.
 
@@ -290,7 +279,7 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
     weights are whole (a viewer copies them there, and may hold the thread to pause training: it
     returns the seconds held, which do not count against the time budget); stats (loss, psnr,
     rays_per_s, total) come every 10 steps, None otherwise."""
-    views = train_views(scene)
+    views = scene.train_views()
     if len(views) < 1:
         raise FieldsError("no registered training views to train on")
     device = pick_device(cfg.device)
@@ -355,7 +344,7 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
             stats = None
             if (step + 1) % 10 == 0 or step + 1 == cfg.steps:
                 rate = rays_done / max(time.time() - t0, 1e-9)
-                stats = {"loss": loss.item(), "psnr": psnr(mse.item()), "rays_per_s": rate, "total": cfg.steps}
+                stats = {"loss": loss.item(), "psnr": psnr_from_mse(mse.item()), "rays_per_s": rate, "total": cfg.steps}
                 bar.update(task, completed=step + 1,
                            info=f"loss {stats['loss']:.4f} psnr {stats['psnr']:.2f} {rate:.0f} rays/s")
             stop = out_of_time(cfg, before + time.time() - t0)
@@ -366,5 +355,5 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
                 t0 += listener(step + 1, model, stats) or 0.0  # time held paused is not training time
             if stop:
                 break
-    log(f"trained {step + 1} steps in {before + time.time() - t0:.0f} s; last batch PSNR {psnr(mse.item()):.2f} dB")
+    log(f"trained {step + 1} steps in {before + time.time() - t0:.0f} s; last batch PSNR {psnr_from_mse(mse.item()):.2f} dB")
     return ckpt

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from fields.errors import FieldsError
+from fields.io_utils import write_json
 from fields.scene import Camera
 from sfm.io.transforms_json import c2w_gl_to_w2c_cv, w2c_cv_to_c2w_gl
 
@@ -59,6 +59,4 @@ def write_camera_path(poses: list[CameraPose], path: Path, fps: int = 24) -> Non
                      "aspect": c.width / c.height})
     doc = {"camera_type": "perspective", "render_width": cam.width, "render_height": cam.height, "fps": fps,
            "seconds": len(poses) / fps, "camera_path": keys}
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
+    write_json(path, doc)

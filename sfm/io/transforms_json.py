@@ -11,6 +11,7 @@ import numpy as np
 
 from fields.errors import FieldsError
 from fields.images import image_size
+from fields.io_utils import write_json
 from fields.scene import Camera, Points, Scene, View
 
 GL_FROM_CV = np.diag([1.0, -1.0, -1.0, 1.0])  # flips camera Y and Z: right-multiplies a camera-to-world
@@ -174,9 +175,7 @@ def write_transforms(scene: Scene, path: Path, ply_name: str | None = None) -> N
     if ply_name:
         meta["ply_file_path"] = ply_name
     meta["frames"] = frames
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, path)
+    write_json(path, meta, indent=2)
 
 
 def _camera_keys(cam: Camera) -> dict:
