@@ -28,7 +28,7 @@ def classical_sfm(scene: Scene, image_dir: Path, work: Path, opts: FrontEndOptio
 
     features="auto" means classic for the incremental mapper (the rich matches made its poses worse)
     and, as for the neural mapper, rich when some view has few strong pairs for the global one (whose
-    robust rotation averaging outvotes the wrong pairs the rich matching adds; RESULTS.md).
+    robust rotation averaging outvotes the wrong pairs the rich matching adds).
     """
     if mapper not in MAPPERS:
         raise FieldsError(f"unknown pycolmap mapper {mapper!r} ({', '.join(MAPPERS)})")
@@ -77,13 +77,11 @@ def _global_mapping(database: Path, image_dir: Path, out: Path, seed: int) -> di
     pipeline.mapper.global_positioning.use_gpu = False
     pipeline.mapper.bundle_adjustment.refine_principal_point = False
     pipeline.mapper.bundle_adjustment.ceres.use_gpu = False
-    # global positioning on the best 300 tracks per view, not all (its retriangulation brings the rest
-    # back): Herz-Jesu 30 -> 25 s, the demo 10 -> 9 s, errors equal or lower; lego and the dino have
-    # fewer tracks than that. 100 was faster still but worse on lego-25 (AUC@5 76.6 -> 70.9; RESULTS.md)
+    # global positioning on the best tracks per view, not all (its retriangulation brings the rest
+    # back): faster on large sets with equal or lower errors; far fewer tracks lost accuracy
     pipeline.mapper.track_required_tracks_per_view = GLOBAL_TRACKS_PER_VIEW
-    # one thread: with several, its Ceres solves differ in the last bits from run to run (points by
-    # 1e-11 on lego-25), which the neural SfM after it amplifies (lego-25 from photos: median 0.703 or
-    # 0.725 deg); as fast on 2 cores (lego-25 0.82 s, demo 1.38 s either way)
+    # one thread: with several, its Ceres solves differ in the last bits from run to run, which the
+    # neural SfM after it amplifies into visibly different poses; as fast on 2 cores either way
     pipeline.num_threads = pipeline.mapper.num_threads = 1
     return pycolmap.global_mapping(database, image_dir, out, pipeline)
 

@@ -110,8 +110,8 @@ class Floors:
 def noise_floor(pred: Scene, ref: Scene, draws: int = 3, seed: int = 0) -> Floors:
     """The observation floor, and the floor's bundle adjustment when each of pred's track observations
     is replaced by the exact projection of its point at ref's poses plus iid Gaussian noise of sigma
-    per axis; of `draws` noise draws, the one with the median rotation error (one draw varies by a
-    factor of two on lego-25). Sigma is the robust spread (1.4826 MAD) of the observations' residuals
+    per axis; of `draws` noise draws, the one with the median rotation error (a single draw can vary
+    by a factor of two). Sigma is the robust spread (1.4826 MAD) of the observations' residuals
     at the observation floor, corrected for the unknowns the adjustment fits (on a synthetic ring it
     reads 0.47 px for noise of 0.5 px: the Cauchy loss narrows the residuals a little more)."""
     model = floor_model(pred, ref)

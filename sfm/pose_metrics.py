@@ -5,8 +5,8 @@ Scene scale is the RMS distance of the reference camera centres from their centr
 are fractions of it. The alignment is fitted to the views that agree with it (RANSAC over three
 views, then least squares on the views within 5 % of the scale), as COLMAP's model_aligner does
 with robust alignment: a few misplaced views do not turn every other view's error into theirs
-(lego-25 with two views 15-19 deg off: the median read 2.4 deg by plain least squares, 0.7 deg
-robustly); they still count with their own errors. Relative-pose errors (max of rotation and
+(by plain least squares two views 15-19 degrees off can triple the median error of the rest); they
+still count with their own errors. Relative-pose errors (max of rotation and
 translation-direction angle) cover every pair of reference views; a pair with an unregistered view
 counts as an infinite error.
 """

@@ -9,7 +9,7 @@ For each candidate, the distance is averaged over `inits` random initialisations
 As in the paper, target and outputs are compared on a square grid (the target resized to it). The
 paper crops the spectrum to 128 bins at 512 px; at the few hundred pixels we fit on a CPU, the
 crop must reach further (3/4 of the side, nearly the whole diagonal range) or it favours low
-frequencies (measured on Kodak: benchmarks/RESULTS.md). The untrained networks are evaluated on
+frequencies (benchmarks/kodak_fit.py measures the choice). The untrained networks are evaluated on
 side^2 points, `inits` times per candidate: that is the cost.
 """
 

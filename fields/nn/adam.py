@@ -1,7 +1,7 @@
 """Adam (Kingma & Ba 2015) for small optimisations, without torch.optim.
 
 The first torch.optim optimiser a process builds imports torch._dynamo (about 1.2 s on the 2-core
-machine): about a tenth of a whole neural SfM of the demo scene, which builds only small Adam problems
+machine), a noticeable share of a small neural SfM, which builds only small Adam problems
 (the SDF fitted to the sparse points, the neural bundle adjustments). Training keeps torch.optim's
 fused Adam, whose speed on a hash table of a million entries matters more than the import.
 """

@@ -1,0 +1,2 @@
+"""The matching front end (pycolmap): SIFT extraction, pair selection (exhaustive, sequential, retrieval,
+spatial), verified matches, and tracks."""

@@ -149,7 +149,7 @@ def peak_threshold(scene: Scene, image_dir: Path, names: list[str], database: Pa
     or added < 20 % of them. Counted with classic SIFT (which finds about as many keypoints as the
     rich one at a fraction of its cost) on peak_sample images spread through the set. Also the images
     whose classic SIFT at that threshold `database` now holds (the sample, every image when the sample
-    is all of them, or none), so that they are not extracted again (the demo's extraction: 4.5 -> 3.6 s)."""
+    is all of them, or none), so that they are not extracted again."""
     if opts.min_keypoints <= 0:
         return peak, []
     sample = peak_sample(names, opts.peak_sample)
@@ -171,7 +171,7 @@ def _extract(scene: Scene, image_dir: Path, names: list[str], database: Path, op
     if database.exists():
         database.unlink()
     # the images entered first, in name order: parallel extraction alone numbers them as its threads
-    # finish, and GLOMAP's result depends on that order (dino ring: 0.7 or 2-3 deg from run to run)
+    # finish, and GLOMAP's result depends on that order (a run would not repeat)
     pycolmap.Database.open(str(database)).close()
     pycolmap.import_images(database, image_dir, camera_mode=mode, image_names=names, options=reader)
     todo = names if only is None else only

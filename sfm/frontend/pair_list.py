@@ -2,10 +2,9 @@
 
 COLMAP's retrieval and spatial matchers hand each image's pairs to the matcher as they are found: a
 pair is found from both of its images and queued twice, and the retrieval queries run on several
-threads beside the matching. On a busy machine their results change from run to run (RESULTS.md,
-"Retrieval matching made repeatable": pairs missing in one run and present in the next, one pair with
-137 inliers in one run and 15 in another), while exhaustive and sequential matching, which queue each
-pair once, gave the same database every time. Here the pairs are chosen first with pycolmap's own pair
+threads beside the matching. On a busy machine their results change from run to run (pairs missing
+in one run and present in the next, a pair's inlier count changing several-fold), while exhaustive
+and sequential matching, which queue each pair once, give the same database every time. Here the pairs are chosen first with pycolmap's own pair
 generators, each pair once and in name order, written to `pairs.txt` beside the database, and matched
 as one list.
 """

@@ -65,8 +65,8 @@ def read_database(database: Path, scene: Scene) -> Correspondences:
 def build_tracks(corr: Correspondences, min_length: int = 2) -> list[np.ndarray]:
     """Matches joined transitively into tracks, each (L, 2) rows of (view, keypoint). A component that
     would hold two keypoints of one view (wrong matches chaining tracks together) is split by
-    split_conflicts. Dropping such components whole, as before, lost 56 % of the observations of 100
-    lego views: one component held 42,907 of them."""
+    split_conflicts (dropping such components whole can lose most observations: one wrong match can
+    chain a large share of all keypoints into a single component)."""
     offsets = np.concatenate([[0], np.cumsum([len(k) for k in corr.keypoints])])
     if not corr.pairs:
         return []

@@ -1,0 +1,1 @@
+"""Multi-view geometry on numpy arrays: two-view initialisation, PnP, triangulation, epipolar checks."""
