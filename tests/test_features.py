@@ -138,8 +138,8 @@ def test_the_sample_extracted_for_the_peak_threshold_is_not_extracted_again(tmp_
 
 
 def test_sets_up_to_200_images_are_matched_exhaustively_larger_ones_by_retrieval():
-    """As COLMAP's automatic reconstructor: sequential matching on 100 unordered lego views matched
-    each view to its neighbours by name only and registered 87 (RESULTS.md)."""
+    """As COLMAP's automatic reconstructor (sequential matching alone pairs each unordered view with its
+    neighbours by name only, and misses most of the pairs that matter)."""
     opts = FrontEndOptions()
     assert [matching_mode(n, opts) for n in (2, 100, 200, 201, 5000)] == ["exhaustive"] * 3 + ["retrieval"] * 2
     assert matching_mode(5000, replace(opts, matching="exhaustive")) == "exhaustive"

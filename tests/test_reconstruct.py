@@ -87,7 +87,7 @@ def test_held_out_views_are_evaluated_and_the_surface_measured(run, capsys):
 
     d = json.loads((run / "view_metrics.json").read_text())
     assert d["views"] == 4 and d["psnr"] > 18.0 and 0.3 < d["ssim"] <= 1.0
-    assert d["surface"]["chamfer"] < 0.08  # the fast preset's coarse surface (default preset: benchmarks/RESULTS.md)
+    assert d["surface"]["chamfer"] < 0.08  # the fast preset's coarse surface (the default preset: benchmarks/end_to_end.py)
 
 
 @pytest.mark.slow
