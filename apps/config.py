@@ -26,7 +26,7 @@ from apps.viewer import ViewerOptions
 from fields.errors import FieldsError
 from fields.neus.train import RETIRED_KEYS, TrainConfig
 from sfm.frontend.extract import FrontEndOptions
-from sfm.neural.incremental import NeuralSfMOptions
+from sfm.neural.options import NeuralSfMOptions
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 # neural: Level-S2fM on an SDF; colmap: pycolmap's incremental mapper; global: pycolmap's global mapper (GLOMAP)

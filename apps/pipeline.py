@@ -98,7 +98,8 @@ def run_sfm(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene | Non
 
     from sfm.colmap import classical_sfm
     from sfm.frontend.extract import FrontEndOptions
-    from sfm.neural.incremental import NeuralSfMOptions, neural_sfm
+    from sfm.neural.mapper import neural_sfm
+    from sfm.neural.options import NeuralSfMOptions
     from sfm.report import name_list, view_rows, write_report
 
     backend = cfg["sfm"]["backend"]

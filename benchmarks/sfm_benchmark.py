@@ -45,7 +45,8 @@ from fields.scene import Scene, View
 from sfm.colmap import classical_sfm
 from sfm.frontend.extract import MATCHING, FrontEndOptions
 from sfm.io import read_middlebury, read_nerf_synthetic, read_strecha, read_transforms
-from sfm.neural.incremental import NeuralSfMOptions, neural_sfm
+from sfm.neural.mapper import neural_sfm
+from sfm.neural.options import NeuralSfMOptions
 from sfm.observation_floor import noise_floor
 from sfm.pose_metrics import compare_poses
 

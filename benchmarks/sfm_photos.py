@@ -26,7 +26,8 @@ from fields.scene import Scene
 from sfm.colmap import classical_sfm
 from sfm.frontend.extract import FrontEndOptions
 from sfm.io import read_image_folder
-from sfm.neural.incremental import NeuralSfMOptions, neural_sfm
+from sfm.neural.mapper import neural_sfm
+from sfm.neural.options import NeuralSfMOptions
 from sfm.pose_metrics import compare_poses
 
 

@@ -15,25 +15,19 @@ from fields.scene import Camera, look_at
 from sfm.frontend.tracks import Correspondences, build_tracks
 from sfm.geometry.epipolar import fundamental, sampson_error
 from sfm.geometry.triangulation import reproject
-from sfm.neural.incremental import (
-    NeuralSfMOptions,
-    Reconstruction,
-    ViewReport,
-    checked_pose,
-    close_loop,
-    drop_contradicted,
+from sfm.neural.loop import close_loop
+from sfm.neural.mapper import register_pending
+from sfm.neural.options import NeuralSfMOptions
+from sfm.neural.refine import polish_and_refit
+from sfm.neural.register import checked_pose, register_next, surface_correspondences
+from sfm.neural.start import gauge_views
+from sfm.neural.state import Reconstruction, ViewReport, mean_error, track_lookup
+from sfm.neural.surface import fit_sdf_to_points, make_sdf
+from sfm.neural.vote import epipolar_support
+from sfm.neural.withdraw import (
     drop_far_points,
-    epipolar_support,
-    fit_sdf_to_points,
-    gauge_views,
-    make_sdf,
-    mean_error,
-    polish_and_refit,
-    register_next,
-    register_pending,
-    surface_correspondences,
-    track_lookup,
-    withdraw,
+    withdraw_and_retriangulate,
+    withdraw_contradicted_views,
 )
 from sfm.pose_metrics import rotation_angle_deg
 
@@ -94,14 +88,14 @@ def test_a_pose_contradicting_its_neighbours_is_withdrawn_and_its_points_kept_on
     turn = Rotation.from_euler("y", 40, degrees=True).as_matrix()
     wrong[5] = (turn @ R, turn @ t)
     rec = reconstruction(cam, wrong, kps, pairs)
-    dropped = drop_contradicted(rec, NeuralSfMOptions())
+    dropped = withdraw_contradicted_views(rec, NeuralSfMOptions())
     assert dropped == [5]
     assert 5 not in rec.poses and len(rec.poses) == 7
     assert not rec.reports[5].registered and rec.reports[5].dropped == 1 and "epipolar" in rec.reports[5].reason
     assert rec.bad_pairs == set()
     # with the right pose nothing is withdrawn
     rec = reconstruction(cam, poses, kps, pairs)
-    assert drop_contradicted(rec, NeuralSfMOptions()) == [] and len(rec.poses) == 8
+    assert withdraw_contradicted_views(rec, NeuralSfMOptions()) == [] and len(rec.poses) == 8
 
 
 def test_a_wrong_pair_between_right_poses_becomes_a_bad_pair():
@@ -111,7 +105,7 @@ def test_a_wrong_pair_between_right_poses_becomes_a_bad_pair():
     shuffled[:, 1] = np.random.default_rng(1).permutation(shuffled[:, 1])  # matches of repeated structure
     pairs[(2, 3)] = shuffled
     rec = reconstruction(cam, poses, kps, pairs)
-    assert drop_contradicted(rec, NeuralSfMOptions()) == []
+    assert withdraw_contradicted_views(rec, NeuralSfMOptions()) == []
     assert rec.bad_pairs == {(2, 3)}
     assert rec.pair_matches(2, 3) is None and rec.pair_matches(3, 4) is not None
 
@@ -132,13 +126,13 @@ def test_a_view_placed_only_against_a_withdrawn_one_is_withdrawn_too_and_never_f
     rec = reconstruction(cam, wrong, kps, pairs)
     rec.gauge = gauge_views(rec)
     assert 0 not in rec.gauge and 7 not in rec.gauge
-    assert drop_contradicted(rec, NeuralSfMOptions()) == [7, 0]
+    assert withdraw_contradicted_views(rec, NeuralSfMOptions()) == [7, 0]
     assert "withdrawn" in rec.reports[0].reason and "epipolar" in rec.reports[7].reason
     assert sorted(rec.poses) == [1, 2, 3, 4, 5, 6]
     # placed right, both stay
     rec = reconstruction(cam, poses, kps, pairs)
     rec.gauge = gauge_views(rec)
-    assert drop_contradicted(rec, NeuralSfMOptions()) == [] and len(rec.poses) == 8
+    assert withdraw_contradicted_views(rec, NeuralSfMOptions()) == [] and len(rec.poses) == 8
 
 
 def test_neighbours_vote_with_the_weight_of_their_matches():
@@ -162,10 +156,10 @@ def test_neighbours_vote_with_the_weight_of_their_matches():
     placed = list(poses)
     placed[5] = wrong
     rec = reconstruction(cam, placed, kps, pairs)
-    assert drop_contradicted(rec, NeuralSfMOptions()) == [5]
+    assert withdraw_contradicted_views(rec, NeuralSfMOptions()) == [5]
     assert rec.bad_pairs == set()
     rec = reconstruction(cam, poses, kps, pairs)
-    assert drop_contradicted(rec, NeuralSfMOptions()) == []
+    assert withdraw_contradicted_views(rec, NeuralSfMOptions()) == []
     assert rec.bad_pairs == {(3, 5), (5, 7)}
 
 
@@ -259,7 +253,7 @@ def test_the_tracks_a_withdrawn_view_took_with_it_are_triangulated_again():
     badly (the Middlebury dino, one seed: all of dinoSR0014's); once that view is withdrawn, its
     neighbours' matches give those tracks their points back, from the poses that stayed."""
     rec, _, X = sphere_ring(turned=5)  # every track is seen by view 5, and none has a point
-    assert withdraw(rec, NeuralSfMOptions()) == [5]
+    assert withdraw_and_retriangulate(rec, NeuralSfMOptions()) == [5]
     assert rec.has_point().all()
     truth = np.array([X[track[0, 1]] for track in rec.tracks])
     np.testing.assert_allclose(rec.xyz, truth, atol=1e-6)
@@ -300,11 +294,11 @@ def test_a_pose_that_fits_one_pair_but_not_the_points_other_views_place_is_withd
     rec = reconstruction(cam, placed, kps, pairs)
     support = epipolar_support(rec, 5, placed[5], NeuralSfMOptions())
     assert support[4] > 0.99 and support[6] < 0.01  # 86 matches for, 85 against
-    assert drop_contradicted(rec, NeuralSfMOptions()) == [5]
+    assert withdraw_contradicted_views(rec, NeuralSfMOptions()) == [5]
     assert "track check" in rec.reports[5].reason
     # placed right, it stays
     rec = reconstruction(cam, poses, kps, pairs)
-    assert drop_contradicted(rec, NeuralSfMOptions()) == []
+    assert withdraw_contradicted_views(rec, NeuralSfMOptions()) == []
 
 
 def test_points_the_classical_polish_leaves_far_from_an_observation_or_behind_a_view_are_dropped():

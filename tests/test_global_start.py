@@ -15,8 +15,8 @@ from sfm.colmap import run_mapper
 from sfm.frontend.tracks import Correspondences
 from sfm.geometry.triangulation import reprojection_error
 from sfm.io import read_transforms
-from sfm.neural.global_start import GlobalSolution
-from sfm.neural.incremental import NeuralSfMOptions, start_globally
+from sfm.neural.options import NeuralSfMOptions
+from sfm.neural.start import GlobalSolution, start_globally
 from sfm.pose_metrics import compare_poses
 
 

@@ -70,7 +70,7 @@ def test_the_final_error_target_is_in_pixels_of_the_images_sift_saw():
     and the final rounds' 1 px target, scale with them."""
     from fields.scene import Camera, View
     from sfm.frontend.extract import FrontEndOptions
-    from sfm.neural.incremental import detection_scale
+    from sfm.neural.mapper import detection_scale
 
     def scene(w: int, h: int) -> Scene:
         return Scene([Camera.from_fov(w, h, 1.0)], [View("a", None, 0)])

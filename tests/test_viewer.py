@@ -121,7 +121,7 @@ def wait_for(page, path: Path, rgb: tuple[int, int, int], least: int, seconds: f
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package chromium)")
 def test_real_browser_sees_frustums_points_and_a_rendered_background(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from sfm.neural.incremental import SfMSnapshot
+    from sfm.neural.state import SfMSnapshot
 
     scene = demo_scene()
     viewer = Viewer(ViewerOptions(port=0, duty=0.5), run=tmp_path)

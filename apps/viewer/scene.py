@@ -27,7 +27,7 @@ class SceneDisplay:
         self.set_stage(f"sfm: {len(scene.views)} images", 0.0)
 
     def sfm_update(self, snap) -> None:
-        """An sfm.neural.incremental.SfMSnapshot: frustums appear as views register and move in bundle adjustment."""
+        """An sfm.neural.state.SfMSnapshot: frustums appear as views register and move in bundle adjustment."""
         self.poses = dict(snap.poses)
         self.cameras = list(snap.cameras)
         self.points, self.point_rgb = snap.points, None
