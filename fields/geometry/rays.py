@@ -34,12 +34,19 @@ def camera_rays(cam: Camera, R: np.ndarray, t: np.ndarray, pixels: np.ndarray) -
     return np.broadcast_to(-R.T @ t, d.shape).copy(), d
 
 
+def to_pixels(K: np.ndarray, xc: np.ndarray) -> np.ndarray:
+    """Pinhole pixel positions (distortion ignored) of points in camera coordinates (N, 3); a point at
+    depth ~0 divides by 1e-12 instead, so the result stays finite (callers check the depth)."""
+    z = xc[:, 2]
+    return xc[:, :2] / np.where(np.abs(z) < 1e-12, 1e-12, z)[:, None] @ K[:2, :2].T + K[:2, 2]
+
+
 def project(cam: Camera, R: np.ndarray, t: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Camera coordinates, pinhole pixel positions (distortion ignored) and whether each point lies
     in front of the camera and inside its image."""
     xc = points @ R.T + t
     front = xc[:, 2] > 1e-6
-    uv = xc[:, :2] / np.where(front, xc[:, 2], 1.0)[:, None] * np.array([cam.K[0, 0], cam.K[1, 1]]) + cam.K[:2, 2]
+    uv = to_pixels(cam.K, xc)
     inside = front & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height)
     return xc, uv, inside
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from fields.geometry.level_set import newton_snap
-from fields.geometry.rays import box_bounds
+from fields.geometry.rays import box_bounds, to_pixels
 from fields.geometry.sphere_tracing import sphere_trace
 
 
@@ -39,9 +39,7 @@ def triangulate_track(P: list[np.ndarray], x: np.ndarray) -> np.ndarray:
 def reproject(K: np.ndarray, R: np.ndarray, t: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(pixels (N, 2), depths (N,)) of world points in a camera."""
     xc = X @ R.T + t
-    z = xc[:, 2]
-    uv = xc[:, :2] / np.where(np.abs(z) < 1e-12, 1e-12, z)[:, None] @ K[:2, :2].T + K[:2, 2]
-    return uv, z
+    return to_pixels(K, xc), xc[:, 2]
 
 
 def reprojection_error(K: np.ndarray, R: np.ndarray, t: np.ndarray, X: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -89,7 +87,7 @@ def triangulate_on_sdf(sdf, K: np.ndarray, pose1: tuple[np.ndarray, np.ndarray],
     the two hits; where a ray misses, the DLT point snapped onto the surface by Newton steps. Where the
     DLT point reprojects better than that point on the surface, the DLT point is kept (the neural BA
     snaps it onto the level set later): a long lens turns the misfit of a surface fitted to few points
-    into pixels (Middlebury dino: PnP on such points could not place dinoSR0014). Returns (points
+    into pixels (PnP on such points can fail to place a view). Returns (points
     (N, 3), |sdf| at them), so the caller can reject points far from the level set."""
     X = triangulate_dlt(projection(K, *pose1), projection(K, *pose2), x1, x2)
     hits = [trace_pixels(sdf, K, R, t, x) for (R, t), x in ((pose1, x1), (pose2, x2))]

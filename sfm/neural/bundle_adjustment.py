@@ -63,7 +63,7 @@ class BAResult:
 def rows(a: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """a[index] along the first dimension, with a backward that repeats to the last bit: indexing's
     backward (index_put_ with accumulation) sums in an order that changes from call to call on two CPU
-    threads, and the neural SfM amplified that (Herz-Jesu 0.084 or 0.085 deg); index_select's does not."""
+    threads, and the neural SfM amplifies that into different poses; index_select's does not."""
     return torch.index_select(a, 0, index)
 
 
