@@ -22,11 +22,7 @@ from typing import Any
 
 import yaml
 
-from apps.viewer import ViewerOptions
 from fields.errors import FieldsError
-from fields.neus.train import RETIRED_KEYS, TrainConfig
-from sfm.frontend.extract import FrontEndOptions
-from sfm.neural.options import NeuralSfMOptions
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 # neural: Level-S2fM on an SDF; colmap: pycolmap's incremental mapper; global: pycolmap's global mapper (GLOMAP)
@@ -74,22 +70,35 @@ class ViewerConfig:
     enabled: bool = True  # live web viewer during sfm / train / reconstruct (--viewer / --no-viewer)
 
 
-# section -> the dataclasses whose fields it holds (the first one's fields first)
-SCHEMA: dict[str, tuple[type, ...]] = {
-    "sfm": (SfMConfig, FrontEndOptions, NeuralSfMOptions),
-    "normalisation": (NormalisationConfig,),
-    "train": (TrainConfig,),
-    "export": (ExportConfig,),
-    "viewer": (ViewerConfig, ViewerOptions),
-}
-# keys that earlier versions wrote into run folders' config.yaml and that no longer exist (dropped on reading)
-RETIRED = {"train": RETIRED_KEYS}
+@cache
+def schema() -> dict[str, tuple[type, ...]]:
+    """Section -> the dataclasses whose fields it holds (the first one's fields first). Imported here, not
+    at module level: they pull in torch and pycolmap, which `fields --help` does not need."""
+    from apps.viewer import ViewerOptions
+    from fields.neus.train import TrainConfig
+    from sfm.frontend.extract import FrontEndOptions
+    from sfm.neural.options import NeuralSfMOptions
+
+    return {
+        "sfm": (SfMConfig, FrontEndOptions, NeuralSfMOptions),
+        "normalisation": (NormalisationConfig,),
+        "train": (TrainConfig,),
+        "export": (ExportConfig,),
+        "viewer": (ViewerConfig, ViewerOptions),
+    }
+
+
+def retired(section: str) -> tuple[str, ...]:
+    """Keys that earlier versions wrote into run folders' config.yaml and that no longer exist (dropped on reading)."""
+    from fields.neus.train import RETIRED_KEYS
+
+    return RETIRED_KEYS if section == "train" else ()
 
 
 def section_defaults(section: str) -> dict[str, Any]:
     """A section's keys with their dataclass defaults."""
     out: dict[str, Any] = {}
-    for cls in SCHEMA[section]:
+    for cls in schema()[section]:
         for f in fields(cls):
             value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
             out.setdefault(f.name, value)
@@ -98,7 +107,7 @@ def section_defaults(section: str) -> dict[str, Any]:
 
 def defaults() -> dict[str, dict[str, Any]]:
     """Every setting at its default: what `--preset default` resolves to."""
-    return {section: section_defaults(section) for section in SCHEMA}
+    return {section: section_defaults(section) for section in schema()}
 
 
 def options(cls: type, section: dict[str, Any]) -> Any:
@@ -122,15 +131,15 @@ def unknown_key(key: str) -> FieldsError:
 def checked(data: dict, source: str) -> dict:
     """A preset's or a saved config's mapping, every key checked against the schema."""
     for section, values in data.items():
-        if section not in SCHEMA:
-            near = difflib.get_close_matches(section, list(SCHEMA), 1, 0.5)
+        if section not in schema():
+            near = difflib.get_close_matches(section, list(schema()), 1, 0.5)
             raise FieldsError(f"{source}: unknown config section {section!r}"
-                              + (f"; did you mean {near[0]}?" if near else f" ({', '.join(SCHEMA)})"))
+                              + (f"; did you mean {near[0]}?" if near else f" ({', '.join(schema())})"))
         if not isinstance(values, dict):
             raise FieldsError(f"{source}: section {section!r} is not a mapping")
         known = section_defaults(section)
         for key in list(values):
-            if key in RETIRED.get(section, ()):
+            if key in retired(section):
                 del values[key]
             elif key not in known:
                 raise FieldsError(f"{source}: {unknown_key(f'{section}.{key}')}")
@@ -250,7 +259,7 @@ def describe(cfg: dict) -> str:
     for section, values in cfg.items():
         lines.append(f"{section}:")
         comments: dict[str, str] = {}
-        for cls in reversed(SCHEMA[section]):
+        for cls in reversed(schema()[section]):
             comments.update(field_comments(cls))
         for key, value in values.items():
             for text in textwrap.wrap(comments.get(key, ""), 96):

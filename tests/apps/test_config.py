@@ -57,15 +57,15 @@ def test_the_dataclasses_are_the_one_source_of_defaults():
     """The default preset is the dataclass defaults; every field of every section has a comment; a key two
     dataclasses of one section share has one default; the other presets hold only what differs."""
     from apps.config import (
-        SCHEMA,
         defaults,
         field_comments,
         options,
         preset_differences,
+        schema,
     )
 
     assert load_preset("default") == defaults()
-    for section, classes in SCHEMA.items():
+    for section, classes in schema().items():
         seen = {}
         for cls in classes:
             comments = field_comments(cls)
