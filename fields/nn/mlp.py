@@ -7,12 +7,14 @@ import math
 import torch
 from torch import nn
 
+from fields.nn.softplus import Softplus
+
 
 def activation(name: str) -> nn.Module:
     if name == "relu":
         return nn.ReLU()
     if name == "softplus":
-        return nn.Softplus(beta=100.0)
+        return Softplus(beta=100.0)
     raise ValueError(f"unknown activation {name!r} (relu or softplus)")
 
 
