@@ -164,7 +164,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         e = cfg["export"]
         size = args.size or (e["video_size"] if args.path == "orbit" else None)  # a camera path has its own size
         outs = pipeline.export_video(model, scene, Path(out), args.path, args.frames or e["video_frames"], size,
-                                     e["video_fps"])
+                                     e["video_fps"], e["renderer"])
         print("wrote " + ", ".join(str(p) for p in outs))
 
 
@@ -279,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("run", type=Path)
     v.add_argument("--every", type=int, default=1, help="evaluate every n-th held-out view (default all)")
     v.add_argument("--size", type=int, help="render size (default: the training image size)")
+    v.add_argument("--renderer", choices=("traced", "volume"), default="traced",
+                   help="sphere tracing (volume rendering where it cannot settle a ray), or volume rendering for all")
     v.add_argument("--surface", type=Path, help="ground-truth surface mesh for Chamfer / F-score")
     v.add_argument("--align", type=Path, help="reference poses whose frame the surface is in (default: same frame)")
     v.add_argument("-o", "--output", type=Path, help="JSON file (default: RUN/view_metrics.json)")

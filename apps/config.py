@@ -61,6 +61,7 @@ class ExportConfig:
     video_frames: int = 48  # frames of the orbit video
     video_size: int = 240  # longer side of the video in pixels
     video_fps: int = 24  # frames per second of the videos
+    renderer: str = "traced"  # videos and held-out evaluation: traced (sphere tracing, volume where it cannot settle) or volume
 
 
 @dataclass

@@ -42,7 +42,7 @@ def cmd_eval_views(args: argparse.Namespace) -> None:
     if not views:
         raise FieldsError(f"{run}: no held-out views (train with train.holdout_every > 0, or data with a test split)")
     report = evaluate_views(model, scene, views, args.size or tcfg.max_image_size,
-                            progress=lambda v: track(v, description="eval views"))
+                            progress=lambda v: track(v, description="eval views"), renderer=args.renderer)
     d = report.to_dict()
     print(f"views             {d['views']} held out")
     print(f"PSNR              {d['psnr']:.2f} dB")

@@ -170,12 +170,13 @@ def run_export(run: Path, cfg: dict, stages: Stages) -> None:
         stages.mark("mesh", time.time() - t0)
     if not stages.finished("video"):
         t0 = time.time()
-        export_video(model, scene, run / "video.mp4", "orbit", e["video_frames"], e["video_size"], e["video_fps"])
+        export_video(model, scene, run / "video.mp4", "orbit", e["video_frames"], e["video_size"], e["video_fps"],
+                     e["renderer"])
         log.info(f"video: {e['video_frames']} frames -> {run / 'video.mp4'}")
         stages.mark("video", time.time() - t0)
 
 
-def run_eval(run: Path, stages: Stages) -> None:
+def run_eval(run: Path, stages: Stages, renderer: str = "traced") -> None:
     """PSNR / SSIM on the held-out views (every 8th photo, or the data's test split) into
     view_metrics.json; `fields eval views` adds depth and surface scores where there is ground truth."""
     if stages.finished("eval"):
@@ -185,7 +186,7 @@ def run_eval(run: Path, stages: Stages) -> None:
     views = scene.held_out_views()
     if views:
         model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
-        d = evaluate_views(model, scene, views, tcfg.max_image_size).to_dict()
+        d = evaluate_views(model, scene, views, tcfg.max_image_size, renderer=renderer).to_dict()
         write_json(run / "view_metrics.json", d)
         log.info(f"eval: {d['views']} held-out views, PSNR {d['psnr']:.2f} dB, SSIM {d['ssim']:.3f}")
     stages.mark("eval", time.time() - t0)
@@ -204,14 +205,15 @@ def video_poses(scene: Scene, path: str, frames: int, size: int | None) -> list[
             for c, R, t in read_camera_path(Path(path))]
 
 
-def export_video(model, scene: Scene, out: Path, path: str, frames: int, size: int | None, fps: int) -> list[Path]:
+def export_video(model, scene: Scene, out: Path, path: str, frames: int, size: int | None, fps: int,
+                 renderer: str = "traced") -> list[Path]:
     """RGB, depth and normal videos (out, out_depth, out_normal) along the path; an orbit is also
     written as camera_path.json (input frame) beside them, to edit and render again with --path."""
     from rich.progress import track
 
     poses = video_poses(scene, path, frames, size)
     grid = OccupancyGrid.from_sdf(model.sdf.sdf, 64, next(model.parameters()).device)
-    renders = [render_image(model, cam, R, t, grid=grid) for cam, R, t in track(poses, description="video")]
+    renders = [render_image(model, cam, R, t, grid=grid, method=renderer) for cam, R, t in track(poses, description="video")]
     outs = [out, out.with_name(out.stem + "_depth.mp4"), out.with_name(out.stem + "_normal.mp4")]
     write_video([r.rgb for r in renders], outs[0], fps)
     write_video(depth_frames(renders), outs[1], fps)
@@ -237,7 +239,7 @@ def reconstruct(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene |
     if viewer:
         viewer.set_stage("export: mesh and video")
     run_export(run, cfg, stages)
-    run_eval(run, stages)
+    run_eval(run, stages, cfg["export"]["renderer"])
     if viewer and (run / f"mesh.{cfg['export']['mesh_format']}").is_file():
         viewer.show_mesh(run / f"mesh.{cfg['export']['mesh_format']}")
         viewer.set_stage("finished", 1.0)

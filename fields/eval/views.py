@@ -66,10 +66,11 @@ def z_factor(cam) -> np.ndarray:
 
 
 def evaluate_views(model: NeuSModel, scene: Scene, views: list[int], max_size: int, progress=None,
-                   n_samples: int = 128) -> ViewReport:
+                   n_samples: int = 128, renderer: str = "traced") -> ViewReport:
     """Render each view at the training size and compare it with its image (and depth map, if any).
 
-    128 samples per ray: with 64, a section is long enough that its colour, read at the section's
+    renderer: 'traced' or 'volume' (render_view.render_image). 128 samples per ray where the volume
+    renderer runs: with 64, a section is long enough that its colour, read at the section's
     middle, comes from beside the surface and the score drops; more than 128 change it little."""
     import torch
 
@@ -80,7 +81,7 @@ def evaluate_views(model: NeuSModel, scene: Scene, views: list[int], max_size: i
         img, cam = scene.image(i, max_size)
         R, t = scene.normalised_pose(i)
         with torch.no_grad():
-            out = render_image(model, cam, R, t, n_samples, grid=grid)
+            out = render_image(model, cam, R, t, n_samples, grid=grid, method=renderer)
         rgb, depth = out.rgb, out.depth
         target = composite(img, fixed_colour(model.background) or (1.0, 1.0, 1.0))
         report.names.append(scene.views[i].name)

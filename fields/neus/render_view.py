@@ -1,5 +1,5 @@
-"""A whole camera view rendered from a trained model: RGB, depth, normals and opacity per pixel, with the
-inference renderer (used by videos, evaluation, mesh culling and the viewer)."""
+"""A whole camera view rendered from a trained model: RGB, depth, normals and opacity per pixel (used by
+videos, evaluation, mesh culling and the viewer): sphere-traced by default, or volume-rendered."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fields.errors import FieldsError
 from fields.geometry.rays import camera_rays, pixel_grid, sphere_bounds
 from fields.neus.occupancy_grid import OccupancyGrid
 from fields.neus.rendering import NeuSModel, render_rays_inference
+from fields.neus.traced_render import render_rays_traced
 from fields.scene import Camera
+
+RENDERERS = ("traced", "volume")
 
 
 @dataclass
@@ -24,8 +28,13 @@ class ViewRender:
 
 @torch.no_grad()
 def render_image(model: NeuSModel, cam: Camera, R: np.ndarray, t: np.ndarray, n_samples: int = 64,
-                 chunk: int = 8192, grid: OccupancyGrid | None = None) -> ViewRender:
-    """A view in the normalised frame, with the inference renderer (fast with an occupancy grid)."""
+                 chunk: int = 65536, grid: OccupancyGrid | None = None, method: str = "traced") -> ViewRender:
+    """A view in the normalised frame. method 'traced': sphere tracing with the volume renderer where
+    tracing cannot settle a ray (traced_render); 'volume': the volume renderer for every ray. Both
+    are fast with an occupancy grid."""
+    if method not in RENDERERS:
+        raise FieldsError(f"unknown renderer {method!r} ({', '.join(RENDERERS)})")
+    render = render_rays_traced if method == "traced" else render_rays_inference
     device = next(model.parameters()).device
     o, d = camera_rays(cam, R, t, pixel_grid(cam.width, cam.height))
     o, d = torch.from_numpy(o).float(), torch.from_numpy(d).float()
@@ -33,7 +42,7 @@ def render_image(model: NeuSModel, cam: Camera, R: np.ndarray, t: np.ndarray, n_
     for s in range(0, o.shape[0], chunk):
         oc, dc = o[s : s + chunk].to(device), d[s : s + chunk].to(device)
         near, far, _ = sphere_bounds(oc, dc)
-        out = render_rays_inference(model, oc, dc, near, far, n_samples, grid=grid)
+        out = render(model, oc, dc, near, far, n_samples, grid=grid)
         for k in parts:
             parts[k].append(getattr(out, k).cpu())
     shape = (cam.height, cam.width)
