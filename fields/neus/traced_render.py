@@ -37,22 +37,28 @@ class SurfaceTrace:
 
 def refine_crossing(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, a: torch.Tensor, fa: torch.Tensor,
                     b: torch.Tensor, fb: torch.Tensor, iters: int) -> torch.Tensor:
-    """The zero of the SDF between a (fa > 0) and b (fb < 0) along each ray, by regula falsi."""
-    t = b
+    """The zero of the SDF between a (fa > 0) and b (fb < 0) along each ray, by regula falsi in its
+    Illinois form (an end kept twice in a row has its value halved, so both ends move)."""
+    t, last = b, None
     for _ in range(iters):
         t = a - fa * (b - a) / (fb - fa).clamp_max(-1e-12)
         f = sdf(o + t[:, None] * d)
         pos = f > 0
+        if last is not None:
+            fb = torch.where(pos & last, fb * 0.5, fb)  # b kept again
+            fa = torch.where(~pos & ~last, fa * 0.5, fa)  # a kept again
         a, fa = torch.where(pos, t, a), torch.where(pos, f, fa)
         b, fb = torch.where(pos, b, t), torch.where(pos, fb, f)
+        last = pos
     return t
 
 
 @torch.no_grad()
 def trace_to_surface(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, start: torch.Tensor, far: torch.Tensor,
                      tau: float, max_steps: int = 64, eps: float = 5e-4, step_scale: float = 0.95,
-                     refine: int = 4) -> SurfaceTrace:
-    """March each ray from start towards far by the SDF value, evaluating only the rays still marching.
+                     max_jump: float = 1.5, refine: int = 6, tail: float = 0.005) -> SurfaceTrace:
+    """March each ray from start towards far by the SDF value, evaluating only the rays still marching,
+    until fewer than `tail` of them are left (those are unsettled).
 
     A step that lands inside (f < -eps) is brought back onto the crossing by regula falsi between it and
     the step before; |f| <= eps is a hit where it stands. A ray whose SDF came within tau of zero and
@@ -66,7 +72,7 @@ def trace_to_surface(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, start: torch.
     near_pass, starts_inside = torch.zeros(n, dtype=torch.bool, device=o.device), torch.zeros(n, dtype=torch.bool, device=o.device)
     slope = torch.ones_like(start)
     for step in range(max_steps):
-        if not ids.numel():
+        if ids.numel() <= tail * n:
             break
         oi, di = o[ids], d[ids]
         f = sdf(oi + t[:, None] * di)
@@ -88,13 +94,18 @@ def trace_to_surface(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, start: torch.
         if step > 0:
             slope[ids[good]] = (f_prev[good] - f[good]) / (t[good] - t_prev[good]).clamp_min(1e-12)
         unsettled[ids[conv & near_pass]] = True
-        t_next = t + step_scale * f
-        gone = t_next > far[ids]
+        # approaching the surface, the secant through the last two steps points at the crossing: up to
+        # max_jump times f ahead (an overshoot is caught above and refined), never less than a safe step;
+        # a jump past far stops at far, so a crossing just before it is still seen
+        rate = (f_prev - f) / (t - t_prev).clamp_min(1e-12)
+        safe = t + step_scale * f
+        gone = safe > far[ids]
+        t_next = torch.minimum(torch.maximum(safe, t + torch.minimum(f / rate.clamp_min(1e-12), max_jump * f)), far[ids])
         unsettled[ids[gone & near_pass]] = True
         going = ~(inside | conv | gone)
         ids, t_prev, f_prev = ids[going], t[going], f[going]
         t, near_pass = t_next[going], near_pass[going]
-    unsettled[ids] = True  # out of steps
+    unsettled[ids] = True  # out of steps, or the last few (each step costs as much in overhead as in work)
     return SurfaceTrace(depth, hit, unsettled, starts_inside, slope)
 
 
@@ -116,22 +127,21 @@ def render_rays_traced(model: NeuSModel, o: torch.Tensor, d: torch.Tensor, near:
     normal = torch.zeros(n, 3, device=o.device)
     r = torch.nonzero(reach).squeeze(1)
     trace = trace_to_surface(model.sdf.sdf, o[r], d[r], start[r], far[r], 5.0 / s, max_steps)
-    h, u = r[trace.hit], r[trace.unsettled]
-    t_hit, slope = trace.depth[trace.hit], trace.slope[trace.hit].clamp(0.1, 1.0)
-    if h.numel():
-        # a solid hit: the SDF a little behind the crossing (6 / s in SDF terms, 6 / (s slope) in depth) is
-        # well inside; otherwise the ray grazed an edge and what lies behind shows through
-        behind = model.sdf.sdf(o[h] + (t_hit + (6.0 / s / slope).clamp_max(0.25))[:, None] * d[h])
-        solid = behind < -3.0 / s
-        h, t_hit, u = h[solid], t_hit[solid], torch.cat([u, h[~solid]])
-    # a ray that starts inside is opaque from its first section on, as in the volume renderer
-    h, t_hit = torch.cat([h, r[trace.inside]]), torch.cat([t_hit, start[r[trace.inside]]])
-    if h.numel():
-        x = o[h] + t_hit[:, None] * d[h]
-        _, feat, grad = model.sdf.gradient(x, create_graph=False)
-        rgb[h] = model.radiance(x, d[h], grad, feat)
-        depth[h], opacity[h] = t_hit, 1.0
-        normal[h] = torch.nn.functional.normalize(grad, dim=-1)
+    h, t_hit = r[trace.hit], trace.depth[trace.hit]
+    x = o[h] + t_hit[:, None] * d[h]
+    _, feat, grad = model.sdf.gradient(x, create_graph=False)
+    # a solid hit: the SDF a little behind the crossing (8 / s in SDF terms, 8 / (s cos) in depth) is well
+    # inside; otherwise the ray grazed an edge, and what lies behind shows through (volume renderer)
+    cos = (-(grad * d[h]).sum(-1) / grad.norm(dim=-1).clamp_min(1e-9)).clamp(0.05, 1.0)
+    behind = model.sdf.sdf(o[h] + (t_hit + (8.0 / s / cos).clamp_max(0.25))[:, None] * d[h])
+    solid = behind < -3.0 / s
+    h, x, feat, grad = h[solid], x[solid], feat[solid], grad[solid]
+    rgb[h] = model.radiance(x, d[h], grad, feat)
+    depth[h], opacity[h] = t_hit[solid], 1.0
+    normal[h] = torch.nn.functional.normalize(grad, dim=-1)
+    # rays that start inside (a camera inside, or the sphere's boundary cutting through a solid) are
+    # left to the volume renderer: their opacity depends on how deep they go
+    u = torch.cat([r[trace.unsettled], r[trace.hit][~solid], r[trace.inside]])
     if u.numel():
         vol = render_rays_inference(model, o[u], d[u], near[u], far[u], n_samples, grid)
         rgb[u], depth[u], opacity[u], normal[u] = vol.rgb, vol.depth, vol.opacity, vol.normal
