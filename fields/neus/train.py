@@ -47,7 +47,7 @@ class TrainConfig:
     steps: int = 1500  # optimiser steps
     rays_per_batch: int = 1024  # rays drawn from the training images per step
     foreground_share: float = 0.5  # with masks: this share of each batch is drawn from the object's pixels alone
-    n_samples: int = 64  # sections per ray (placed by the occupancy grid where the surface is)
+    n_samples: int = 32  # sections per ray (placed by the occupancy grid where the surface is)
     lr: float = 5e-3  # peak learning rate (feature grids and networks alike; CAM's grids at 10x)
     warmup_steps: int = 100  # linear warm-up of the learning rate
     final_lr_factor: float = 0.1  # the learning rate decays exponentially to this share of its peak
@@ -272,6 +272,26 @@ def training_grid(model: NeuSModel, cfg: TrainConfig, device: torch.device) -> O
     return OccupancyGrid(grid.sdf, min(band, 0.5))
 
 
+def train_step(model: NeuSModel, opt: torch.optim.Optimizer, bank: RayBank, foreground: torch.Tensor | None,
+               anchors: torch.Tensor | None, grid: OccupancyGrid | None, cfg: TrainConfig, gen: torch.Generator,
+               step: int, device: torch.device):
+    """One optimiser step on a batch of rays drawn from the bank: (loss, colour MSE, the render). A
+    non-finite loss changes nothing (the caller rolls back or stops)."""
+    idx = draw_rays(len(bank), foreground, cfg.rays_per_batch, cfg.foreground_share, gen)
+    o, d, target = bank.origins[idx].to(device), bank.dirs[idx].to(device), bank.rgb[idx].to(device)
+    near, far, _ = sphere_bounds(o, d)
+    anneal = min(1.0, step / cfg.cos_anneal_steps) if cfg.cos_anneal_steps > 0 else 1.0
+    out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True)
+    mse = ((out.rgb - target) ** 2).mean()
+    pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
+    loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, anchors)
+    if torch.isfinite(loss):
+        opt.zero_grad(set_to_none=True)
+        backward_to_parameters(loss, opt)
+        opt.step()
+    return loss, mse, out
+
+
 def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainListener | None = None) -> Path:
     """Train (or resume) and return the final checkpoint path run/checkpoints/field.pt.
 
@@ -324,22 +344,12 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
             elapsed = before + time.time() - t0
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * g.get("lr_scale", 1.0) * lr_factor(step, cfg, elapsed)
-            idx = draw_rays(len(bank), foreground, cfg.rays_per_batch, cfg.foreground_share, gen)
-            o, d, target = bank.origins[idx].to(device), bank.dirs[idx].to(device), bank.rgb[idx].to(device)
-            near, far, _ = sphere_bounds(o, d)
-            anneal = min(1.0, step / cfg.cos_anneal_steps) if cfg.cos_anneal_steps > 0 else 1.0
-            out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True)
-            mse = ((out.rgb - target) ** 2).mean()
-            pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
-            loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, anchors)
+            loss, mse, _ = train_step(model, opt, bank, foreground, anchors, grid, cfg, gen, step, device)
             if not torch.isfinite(loss):
                 model.load_state_dict(good[0])
                 opt.load_state_dict(good[1])
                 log(f"step {step}: non-finite loss, rolled back to the last good state")
                 continue
-            opt.zero_grad(set_to_none=True)
-            backward_to_parameters(loss, opt)
-            opt.step()
             rays_done += cfg.rays_per_batch
             stats = None
             if (step + 1) % 10 == 0 or step + 1 == cfg.steps:
