@@ -7,8 +7,9 @@ Parameters: level by level, entries with interleaved features, initialised U(-1e
 Everything is differentiable twice (an Eikonal loss needs d/dx of the features).
 
 Backends: on CUDA with `tinycudann` importable, tcnn's own HashGrid runs on this module's parameter
-tensor (the layouts are identical, so a checkpoint loads in either backend); elsewhere the C
-kernels on the CPU, and the PyTorch reference path on anything else.
+tensor (the layouts are identical, so a checkpoint loads in either backend); without it the Triton
+kernels on CUDA (hash_grid_triton.py), the C kernels on the CPU, and the PyTorch reference path on
+anything else.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class HashGrid(nn.Module):
         self.register_buffer("level_mask", torch.ones(n_levels), persistent=False)
         self.use_kernels = True  # the C kernels on CPU when they build; the reference path otherwise
         self.use_tcnn = True  # tiny-cuda-nn on CUDA when importable
+        self.use_triton = False  # the Triton kernels on any device (they run on CUDA by default)
         self._tables: hash_grid_kernels.LevelTables | None = None
         self._tcnn: nn.Module | None | bool = False  # False: not tried yet
         self._base_resolution, self._log2_size = base_resolution, log2_hashmap_size
@@ -118,13 +120,28 @@ class HashGrid(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.use_tcnn and x.is_cuda and (enc := self._tcnn_module()) is not None:
             return self._forward_tcnn(x, enc)
-        if self.use_kernels and x.device.type == "cpu" and self.params.dtype == torch.float32 and self.n_features <= 8 \
-                and hash_grid_kernels.load() is not None:
+        kernels = self.kernels_for(x)
+        if kernels is not None:
             if self._tables is None:
                 self._tables = hash_grid_kernels.LevelTables(self.levels)
             return hash_grid_kernels.HashGridFunction.apply(x, self.params, self._tables, self.level_mask,
-                                                            self.interpolation == "smoothstep", self.reference)
+                                                            self.interpolation == "smoothstep", self.reference, kernels)
         return self.reference(x, self.params)
+
+    def kernels_for(self, x: torch.Tensor):
+        """The compiled kernels for x's device, or None (the PyTorch reference path): the C kernels on the
+        CPU, Triton's on CUDA (3-D, 2^k features; `use_triton` forces them anywhere, as the tests do on
+        the CPU through Triton's interpreter)."""
+        if not self.use_kernels or self.params.dtype != torch.float32:
+            return None
+        if x.is_cuda or self.use_triton:  # imported only here: the CPU path never needs triton
+            from fields.encodings import hash_grid_triton
+
+            if self.dim == 3 and self.n_features & (self.n_features - 1) == 0 and hash_grid_triton.available():
+                return hash_grid_triton
+        if x.device.type == "cpu" and self.n_features <= 8 and hash_grid_kernels.load() is not None:
+            return hash_grid_kernels.CKernels
+        return None
 
     def reference(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """The pure-PyTorch encoding (any device, differentiable any number of times)."""

@@ -1,4 +1,5 @@
-"""The hash grid's CPU kernels (hash_grid_cpu.c): compiled on first use, called through ctypes.
+"""The hash grid's CPU kernels (hash_grid_cpu.c): compiled on first use, called through ctypes; and the
+autograd functions that run them, or the Triton kernels (hash_grid_triton.py) on a GPU.
 
 Why not torch.utils.cpp_extension: a plain C file with OpenMP builds in about a second with the
 system compiler and needs no PyTorch headers; a build at install time would need torch inside pip's
@@ -103,44 +104,70 @@ def _args(x: torch.Tensor, params: torch.Tensor, tables: LevelTables, mask: torc
             int(smooth), torch.get_num_threads()]
 
 
-class HashGridFunction(torch.autograd.Function):
-    """Forward in C; the backward is HashGridBackward, itself differentiable (for an Eikonal loss)."""
+class CKernels:
+    """The C kernels behind the interface hash_grid_triton offers (forward, backward, backward_backward)."""
 
     @staticmethod
-    def forward(ctx, x, params, tables, mask, smooth, reference):
-        lib = load()
+    def forward(x, params, tables, mask, smooth) -> torch.Tensor:
         x_c, p_c, m_c = x.detach().contiguous().float(), params.detach().contiguous(), mask.contiguous().float()
         out = torch.empty(x.shape[0], len(tables.scales), params.shape[1], dtype=torch.float32)
-        lib.hash_grid_forward(*_args(x_c, p_c, tables, m_c, smooth), _ptr(out))
-        ctx.save_for_backward(x, params)
-        ctx.tables, ctx.mask, ctx.smooth, ctx.reference = tables, m_c, smooth, reference
+        load().hash_grid_forward(*_args(x_c, p_c, tables, m_c, smooth), _ptr(out))
         return out.reshape(x.shape[0], len(tables.scales) * params.shape[1])
+
+    @staticmethod
+    def backward(grad_out, x, params, tables, mask, smooth, need_x, need_p):
+        x_c, p_c = x.detach().contiguous().float(), params.detach().contiguous()
+        g = grad_out.detach().contiguous().float()
+        grad_p = torch.zeros_like(p_c) if need_p else None
+        grad_x = torch.empty_like(x_c) if need_x else None
+        load().hash_grid_backward(*_args(x_c, p_c, tables, mask.contiguous().float(), smooth), _ptr(g), _ptr(grad_p),
+                                  _ptr(grad_x))
+        return grad_x, grad_p
+
+    @staticmethod
+    def backward_backward(grad_out, x, params, tables, mask, smooth, gg, need_g, need_x, need_p):
+        x_c, p_c = x.detach().contiguous().float(), params.detach().contiguous()
+        g = grad_out.detach().contiguous().float()
+        out = [torch.empty_like(g) if need_g else None, torch.empty_like(x_c) if need_x else None,
+               torch.zeros_like(p_c) if need_p else None]
+        load().hash_grid_backward_backward(*_args(x_c, p_c, tables, mask.contiguous().float(), smooth), _ptr(g),
+                                           _ptr(gg.contiguous().float()), _ptr(out[0]), _ptr(out[2]), _ptr(out[1]))
+        return tuple(out)
+
+
+class HashGridFunction(torch.autograd.Function):
+    """Forward in compiled kernels (C on the CPU, Triton on a GPU: `kernels`); the backward is
+    HashGridBackward, itself differentiable (for an Eikonal loss)."""
+
+    @staticmethod
+    def forward(ctx, x, params, tables, mask, smooth, reference, kernels=CKernels):
+        out = kernels.forward(x.detach(), params.detach(), tables, mask, smooth)
+        ctx.save_for_backward(x, params)
+        ctx.tables, ctx.mask, ctx.smooth, ctx.reference, ctx.kernels = tables, mask, smooth, reference, kernels
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
         x, params = ctx.saved_tensors
         grad_x, grad_p = HashGridBackward.apply(grad_out, x, params, ctx.tables, ctx.mask, ctx.smooth, ctx.reference,
                                                 will_use(x, ctx.needs_input_grad[0]),
-                                                will_use(params, ctx.needs_input_grad[1]))
-        return grad_x, grad_p, None, None, None, None
+                                                will_use(params, ctx.needs_input_grad[1]), ctx.kernels)
+        return grad_x, grad_p, None, None, None, None, None
 
 
 class HashGridBackward(torch.autograd.Function):
-    """(grad_out, x, params) -> (d/dx, d/dparams) in C, and its own backward in C for losses on d/dx.
+    """(grad_out, x, params) -> (d/dx, d/dparams) in compiled kernels, and its own backward in them for
+    losses on d/dx.
 
     A loss on the parameter gradient itself (never needed in training) goes through the PyTorch
     reference path instead."""
 
     @staticmethod
-    def forward(ctx, grad_out, x, params, tables, mask, smooth, reference, need_x, need_p):
-        lib = load()
-        x_c, p_c = x.detach().contiguous().float(), params.detach().contiguous()
-        g = grad_out.detach().contiguous().float()
-        grad_p = torch.zeros_like(p_c) if need_p else None
-        grad_x = torch.empty_like(x_c) if need_x else None
-        lib.hash_grid_backward(*_args(x_c, p_c, tables, mask, smooth), _ptr(g), _ptr(grad_p), _ptr(grad_x))
+    def forward(ctx, grad_out, x, params, tables, mask, smooth, reference, need_x, need_p, kernels=CKernels):
+        grad_x, grad_p = kernels.backward(grad_out.detach(), x.detach(), params.detach(), tables, mask, smooth,
+                                          need_x, need_p)
         ctx.save_for_backward(grad_out, x, params)
-        ctx.tables, ctx.mask, ctx.smooth, ctx.reference = tables, mask, smooth, reference
+        ctx.tables, ctx.mask, ctx.smooth, ctx.reference, ctx.kernels = tables, mask, smooth, reference, kernels
         return grad_x, grad_p
 
     @staticmethod
@@ -148,17 +175,12 @@ class HashGridBackward(torch.autograd.Function):
         grad_out, x, params = ctx.saved_tensors
         need_g, need_x, need_p = (will_use(t, n) for t, n in zip((grad_out, x, params), ctx.needs_input_grad[:3]))
         if gg_p is not None and bool(gg_p.any()) or torch.is_grad_enabled():
-            return _reference_double_backward(ctx, gg_x, gg_p) + (None,) * 6
-        out = [None, None, None]
+            return _reference_double_backward(ctx, gg_x, gg_p) + (None,) * 7
+        out = (None, None, None)
         if gg_x is not None and (need_g or need_x or need_p):
-            lib = load()
-            x_c, p_c = x.detach().contiguous().float(), params.detach().contiguous()
-            g = grad_out.detach().contiguous().float()
-            out = [torch.empty_like(g) if need_g else None, torch.empty_like(x_c) if need_x else None,
-                   torch.zeros_like(p_c) if need_p else None]
-            lib.hash_grid_backward_backward(*_args(x_c, p_c, ctx.tables, ctx.mask, ctx.smooth), _ptr(g),
-                                            _ptr(gg_x.contiguous().float()), _ptr(out[0]), _ptr(out[2]), _ptr(out[1]))
-        return out[0], out[1], out[2], None, None, None, None, None, None
+            out = ctx.kernels.backward_backward(grad_out.detach(), x.detach(), params.detach(), ctx.tables, ctx.mask,
+                                                ctx.smooth, gg_x, need_g, need_x, need_p)
+        return out[0], out[1], out[2], None, None, None, None, None, None, None
 
 
 def _reference_double_backward(ctx, gg_x, gg_p) -> tuple:

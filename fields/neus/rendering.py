@@ -29,7 +29,7 @@ class RenderOut:
     rgb: torch.Tensor  # (R, 3)
     depth: torch.Tensor  # (R,)
     opacity: torch.Tensor  # (R,) weight spent inside the sphere
-    weights: torch.Tensor  # (R, S) per-section weights
+    weights: torch.Tensor  # (R, S) per-section weights ((R, 0) where a kernel composited without them)
     normal: torch.Tensor  # (R, 3) weighted unit normals (zero where nothing was hit)
     gradients: torch.Tensor  # (M, 3) SDF gradients at the samples that went through the network (Eikonal)
     points: torch.Tensor  # (M, 3) those samples
@@ -129,17 +129,37 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
     sdf = sdf.reshape(n_rays, n_samples)
     alpha = section_alpha(sdf - cos * dists * 0.5, sdf + cos * dists * 0.5, model.sharpness())
-    weights = alpha_weights(alpha)
     rgb_s = torch.zeros(pts.shape[0], 3, device=pts.device)
     if used.numel():
         rgb_s = rgb_s.index_put((used,), model.radiance(pts[used], dirs[used], grad_used, feat_used))
     rgb_s = rgb_s.reshape(n_rays, n_samples, 3)
-    opacity = weights.sum(1)
-    rgb = (weights[..., None] * rgb_s).sum(1) + (1.0 - opacity)[:, None] * model.background(d)
-    depth = (weights * mids).sum(1) + (1.0 - opacity) * far
     unit = torch.nn.functional.normalize(grad, dim=-1).reshape(n_rays, n_samples, 3)
-    normal = (weights[..., None] * unit).sum(1)
+    if packed_compositing(alpha):  # one Triton kernel composites colour, depth and normal
+        from fields.neus.compositing_triton import composite_packed
+
+        offsets = torch.arange(n_rays + 1, device=alpha.device) * n_samples
+        values = torch.cat([rgb_s, mids[..., None], unit], -1).reshape(-1, 7)
+        comp, opacity = composite_packed(alpha.reshape(-1), values, offsets)
+        rgb_w, depth_w, normal = comp[:, :3], comp[:, 3], comp[:, 4:]
+        weights = alpha.new_zeros(n_rays, 0)
+    else:
+        weights = alpha_weights(alpha)
+        opacity = weights.sum(1)
+        rgb_w, depth_w = (weights[..., None] * rgb_s).sum(1), (weights * mids).sum(1)
+        normal = (weights[..., None] * unit).sum(1)
+    rgb = rgb_w + (1.0 - opacity)[:, None] * model.background(d)
+    depth = depth_w + (1.0 - opacity) * far
     return RenderOut(rgb, depth, opacity, weights, normal, grad_used, pts[used])
+
+
+def packed_compositing(t: torch.Tensor) -> bool:
+    """Whether the Triton compositing kernel composites (CUDA with triton; tests patch this to run it
+    on the CPU through Triton's interpreter). The PyTorch path otherwise."""
+    if not t.is_cuda:
+        return False
+    from fields.neus import compositing_triton
+
+    return compositing_triton.available()
 
 
 @torch.no_grad()
