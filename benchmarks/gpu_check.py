@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LEGO = ROOT.parent / "shared" / "data" / "nerf_synthetic" / "lego"
 TESTS = ["tests/fields/encodings/test_hash_grid_triton.py", "tests/fields/encodings/test_hash_grid.py",
-         "tests/fields/neus/test_rendering.py", "tests/fields/neus/test_traced_render.py"]
+         "tests/fields/neus/test_compositing_triton.py", "tests/fields/neus/test_rendering.py",
+         "tests/fields/neus/test_traced_render.py"]
 
 
 def prepare(dst: Path) -> None:
@@ -67,7 +68,7 @@ def gpu_tests(dry: bool) -> list[tuple[str, str]]:
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     last = (res.stdout.strip().splitlines() or ["no output"])[-1]
-    return [("GPU tests (hash-grid kernels, rendering)", f"{last} ({time.time() - t0:.0f} s)")]
+    return [("GPU tests (hash-grid and compositing kernels, rendering)", f"{last} ({time.time() - t0:.0f} s)")]
 
 
 def rate(fn, n_points: int, device: str, repeats: int) -> float:
@@ -124,7 +125,7 @@ def kernel_throughput(dry: bool) -> list[tuple[str, str]]:
         ours = rate(kernels[name], n, device, 1 if dry else 5)
         ref = rate(reference[name], n, device, 1 if dry else 5)
         rows.append((f"hash grid {name} ({levels} levels, {n:,} points)",
-                     f"Triton {ours / 1e6:.2f} M points/s, PyTorch {ref / 1e6:.2f} M points/s ({ours / ref:.1f}x)"))
+                     f"Triton {ours:,.0f} points/s, PyTorch {ref:,.0f} points/s ({ours / ref:.2f}x)"))
     return rows
 
 
