@@ -279,8 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("run", type=Path)
     v.add_argument("--every", type=int, default=1, help="evaluate every n-th held-out view (default all)")
     v.add_argument("--size", type=int, help="render size (default: the training image size)")
-    v.add_argument("--renderer", choices=("traced", "volume"), default="traced",
-                   help="sphere tracing (volume rendering where it cannot settle a ray), or volume rendering for all")
+    v.add_argument("--renderer", choices=("volume", "traced"), default="volume",
+                   help="volume rendering (the field as trained; default), or sphere tracing (faster; volume "
+                        "rendering where it cannot settle a ray)")
     v.add_argument("--surface", type=Path, help="ground-truth surface mesh for Chamfer / F-score")
     v.add_argument("--align", type=Path, help="reference poses whose frame the surface is in (default: same frame)")
     v.add_argument("-o", "--output", type=Path, help="JSON file (default: RUN/view_metrics.json)")

@@ -61,7 +61,8 @@ class ExportConfig:
     video_frames: int = 48  # frames of the orbit video
     video_size: int = 240  # longer side of the video in pixels
     video_fps: int = 24  # frames per second of the videos
-    renderer: str = "traced"  # videos and held-out evaluation: traced (sphere tracing, volume where it cannot settle) or volume
+    renderer: str = "traced"  # videos: traced (sphere tracing, volume rendering where it cannot settle a ray) or volume
+    eval_renderer: str = "volume"  # held-out evaluation: volume (the field as trained) or traced (faster, 0.2-0.3 dB lower on the demo)
 
 
 @dataclass

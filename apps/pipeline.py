@@ -30,6 +30,7 @@ from fields.geometry.normalisation import fit_unit_sphere
 from fields.io_utils import write_json
 from fields.neus.occupancy_grid import OccupancyGrid
 from fields.neus.render_view import render_image
+from fields.neus.rendering import NeuSModel
 from fields.neus.train import TrainConfig, load_model, train
 from fields.scene import Camera, Scene
 from sfm.io import load_scene, write_colmap, write_transforms
@@ -158,9 +159,17 @@ def run_training(scene: Scene, run: Path, cfg: dict, viewer=None) -> Path:
     return ckpt
 
 
-def run_export(run: Path, cfg: dict, stages: Stages) -> None:
-    scene = Scene.load(run)
-    model, _, _ = load_model(run / "checkpoints" / "field.pt")
+def trained_field(run: Path) -> tuple[Scene, NeuSModel, TrainConfig]:
+    """The run's scene and trained field, loaded once for every stage after training."""
+    model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
+    return Scene.load(run), model, tcfg
+
+
+def run_export(run: Path, cfg: dict, stages: Stages, field: tuple | None = None) -> None:
+    """The mesh and the videos, where not yet written; field: trained_field(run) when already loaded."""
+    if stages.finished("mesh") and stages.finished("video"):
+        return
+    scene, model, _ = field or trained_field(run)
     e = cfg["export"]
     if not stages.finished("mesh"):
         t0 = time.time()
@@ -176,16 +185,15 @@ def run_export(run: Path, cfg: dict, stages: Stages) -> None:
         stages.mark("video", time.time() - t0)
 
 
-def run_eval(run: Path, stages: Stages, renderer: str = "traced") -> None:
+def run_eval(run: Path, stages: Stages, renderer: str = "volume", field: tuple | None = None) -> None:
     """PSNR / SSIM on the held-out views (every 8th photo, or the data's test split) into
     view_metrics.json; `fields eval views` adds depth and surface scores where there is ground truth."""
     if stages.finished("eval"):
         return
     t0 = time.time()
-    scene = Scene.load(run)
+    scene, model, tcfg = field or trained_field(run)
     views = scene.held_out_views()
     if views:
-        model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
         d = evaluate_views(model, scene, views, tcfg.max_image_size, renderer=renderer).to_dict()
         write_json(run / "view_metrics.json", d)
         log.info(f"eval: {d['views']} held-out views, PSNR {d['psnr']:.2f} dB, SSIM {d['ssim']:.3f}")
@@ -238,8 +246,9 @@ def reconstruct(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene |
         stages.mark("train", time.time() - t0)
     if viewer:
         viewer.set_stage("export: mesh and video")
-    run_export(run, cfg, stages)
-    run_eval(run, stages, cfg["export"]["renderer"])
+    field = None if all(stages.finished(s) for s in ("mesh", "video", "eval")) else trained_field(run)
+    run_export(run, cfg, stages, field)
+    run_eval(run, stages, cfg["export"]["eval_renderer"], field)
     if viewer and (run / f"mesh.{cfg['export']['mesh_format']}").is_file():
         viewer.show_mesh(run / f"mesh.{cfg['export']['mesh_format']}")
         viewer.set_stage("finished", 1.0)

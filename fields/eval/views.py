@@ -66,7 +66,7 @@ def z_factor(cam) -> np.ndarray:
 
 
 def evaluate_views(model: NeuSModel, scene: Scene, views: list[int], max_size: int, progress=None,
-                   n_samples: int = 128, renderer: str = "traced") -> ViewReport:
+                   n_samples: int = 128, renderer: str = "volume") -> ViewReport:
     """Render each view at the training size and compare it with its image (and depth map, if any).
 
     renderer: 'traced' or 'volume' (render_view.render_image). 128 samples per ray where the volume
