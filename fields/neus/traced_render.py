@@ -143,7 +143,9 @@ def render_rays_traced(model: NeuSModel, o: torch.Tensor, d: torch.Tensor, near:
     # left to the volume renderer: their opacity depends on how deep they go
     u = torch.cat([r[trace.unsettled], r[trace.hit][~solid], r[trace.inside]])
     if u.numel():
-        vol = render_rays_inference(model, o[u], d[u], near[u], far[u], n_samples, grid)
+        # half the sections: these rays are a tenth of a frame but were half its time; on the demo's held-out
+        # views this cost 0.05-0.1 dB against the full count
+        vol = render_rays_inference(model, o[u], d[u], near[u], far[u], max(n_samples // 2, 32), grid)
         rgb[u], depth[u], opacity[u], normal[u] = vol.rgb, vol.depth, vol.opacity, vol.normal
     empty = torch.zeros(0, 3, device=o.device)
     return RenderOut(rgb, depth, opacity, torch.zeros(n, 0, device=o.device), normal, empty, empty)
