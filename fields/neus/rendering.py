@@ -52,9 +52,11 @@ def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
     """Compositing weights alpha_i * prod_{j<i} (1 - alpha_j) along each row.
 
     The product is a cumulative sum of logs: torch.cumprod's backward takes a slow path with
-    a host sync (tens of ms per batch on a GPU), a cumsum's backward is one more cumsum.
+    a host sync (tens of ms per batch on a GPU), a cumsum's backward is one more cumsum. The log
+    transmittance is clamped at -80: exp of anything below -87 underflows, and on the CPU an
+    underflowing exp leaves the vectorised path (20x slower); e^-80 is as good as nothing here.
     """
-    log_t = torch.cumsum(torch.log(1.0 - alpha + 1e-7), dim=1)
+    log_t = torch.cumsum(torch.log(1.0 - alpha + 1e-7), dim=1).clamp_min(-80.0)
     return alpha * torch.exp(torch.nn.functional.pad(log_t[:, :-1], (1, 0)))
 
 
