@@ -45,7 +45,7 @@ def test_retrieval_finds_most_images_best_partner_adds_their_sequence_neighbours
     most similar: for most images, the partner with which exhaustive matching verifies the most
     inliers is among them (by chance: 3 of 15, 20 %), in a fraction of the pairs. With an overlap of
     1, each image is also matched to the next in name order (video frames). A second run chooses the
-    same pairs and verifies the same matches (COLMAP's own retrieval matcher did not: CI once lost a
+    same pairs and verifies the same ones (COLMAP's own retrieval matcher did not: CI once lost a
     pair between two runs)."""
     scene = read_transforms(DEMO / "transforms.json")
     views = Scene(scene.cameras, [View(v.name, v.path, 0) for v in scene.views[:16]])
@@ -69,7 +69,10 @@ def test_retrieval_finds_most_images_best_partner_adds_their_sequence_neighbours
     assert sequence | set(verified["retrieval"]) <= set(verified["sequence"])
     listed = {run: (tmp_path / run / "pairs.txt").read_text() for run in ("retrieval", "again")}
     assert listed["retrieval"] == listed["again"] and len(listed["retrieval"].splitlines()) == tried["retrieval"]
-    assert verified["again"] == verified["retrieval"]
+    # the same pairs verified; their inlier counts may move by a few between runs under load (COLMAP's
+    # verification spreads pairs over threads; 105 against 107 was seen once), not more
+    assert verified["again"].keys() == verified["retrieval"].keys()
+    assert all(abs(verified["again"][p] - n) <= max(5, 0.05 * n) for p, n in verified["retrieval"].items())
 
 
 def test_retrieval_matches_photos_whose_names_hold_spaces(tmp_path):
