@@ -46,19 +46,12 @@ class OccupancyGrid:
         or cross zero get weight 1, the others `floor` (so some samples stay spread along the ray),
         and the ends are drawn by inverting the cumulative weight (jittered when perturb).
         """
-        t, hit = self.probe(o, d, near, far, n_probe)
-        return sample_pdf(t, hit.float() + floor, n_samples, perturb)
-
-    def probe(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
-              n_probe: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each ray cut into n_probe equal intervals between near and far: their ends (R, n_probe + 1)
-        and whether each touches the band or crosses zero on the coarse SDF (R, n_probe)."""
         n_rays = o.shape[0]
         u = torch.linspace(0.0, 1.0, n_probe + 1, device=o.device)
         t = near[:, None] + (far - near)[:, None] * u[None]
         c = self.coarse_sdf((o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)).reshape(n_rays, n_probe + 1)
         hit = (c[:, :-1].abs() < self.band) | (c[:, 1:].abs() < self.band) | (c[:, :-1] * c[:, 1:] < 0)
-        return t, hit
+        return sample_pdf(t, hit.float() + floor, n_samples, perturb)
 
     @torch.no_grad()
     def entry(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
@@ -67,7 +60,8 @@ class OccupancyGrid:
         is empty, a tracer may start there. Sphere tracing on the coarse SDF itself (a few grid lookups
         per ray, not a probe every voxel): steps of 0.8 (coarse - band), at least half a voxel, which
         cannot cross the band (it is several voxels wide). A ray that misses the sphere (near == far)
-        is probed at that one point, as the volume renderer does: inside a solid it is opaque."""
+        is probed at that one point, as the volume renderer does (inside a solid, the tracer finds it
+        starts inside)."""
         t, reached = near.clone(), torch.zeros_like(near, dtype=torch.bool)
         ids = torch.arange(near.shape[0], device=near.device)
         min_step = 1.0 / (self.res - 1)

@@ -7,8 +7,10 @@ and colour networks then run once per pixel instead of at every section with wei
 tracing cannot settle go to the volume renderer (render_rays_inference):
 - those that pass within `tau` of the surface without crossing it, where the density's opacity is
   partial (silhouettes, thin or semi-transparent parts), before a hit or on the way out;
-- those still marching after max_steps (grazing the surface).
-`tau` follows the learned sharpness s (the density's opacity beyond distance 8 / s is below e^-8):
+- those that graze an edge (the SDF just behind the crossing is not well inside);
+- those that start inside the surface (their opacity depends on how deep they go);
+- those still marching after max_steps, and the last few marching.
+`tau` follows the learned sharpness s (the density's opacity past distance 5 / s is below e^-5):
 while the field is still soft (early in training, in the viewer) most rays go to the volume
 renderer, and the image is the volume renderer's.
 """
@@ -16,14 +18,12 @@ renderer, and the image is the volume renderer's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
+from fields.geometry.sphere_tracing import SDFFn
 from fields.neus.occupancy_grid import OccupancyGrid
 from fields.neus.rendering import NeuSModel, RenderOut, render_rays_inference
-
-SDFFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -31,8 +31,7 @@ class SurfaceTrace:
     depth: torch.Tensor  # (R,) distance to the first crossing (where hit)
     hit: torch.Tensor  # (R,) bool: a crossing was found and the ray passed nothing closer than tau before it
     unsettled: torch.Tensor  # (R,) bool: the volume renderer must decide (near pass, out of steps)
-    inside: torch.Tensor  # (R,) bool: the ray starts inside the surface (opaque at once)
-    slope: torch.Tensor  # (R,) the SDF's decrease per unit of depth on the last step before the hit (1 if none)
+    inside: torch.Tensor  # (R,) bool: the ray starts inside the surface
 
 
 def refine_crossing(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, a: torch.Tensor, fa: torch.Tensor,
@@ -64,13 +63,11 @@ def trace_to_surface(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, start: torch.
     the step before; |f| <= eps is a hit where it stands. A ray whose SDF came within tau of zero and
     then grew again passed the surface closely: unsettled, whatever follows."""
     n = o.shape[0]
-    depth, hit, unsettled = far.clone(), torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)
-    hit, unsettled = hit.to(o.device), unsettled.to(o.device)
+    flags = lambda: torch.zeros(n, dtype=torch.bool, device=o.device)  # noqa: E731
+    depth, hit, unsettled, starts_inside, near_pass = far.clone(), flags(), flags(), flags(), flags()
     ids = torch.arange(n, device=o.device)
     t, t_prev = start.clone(), start.clone()
     f_prev = torch.full_like(start, float("inf"))
-    near_pass, starts_inside = torch.zeros(n, dtype=torch.bool, device=o.device), torch.zeros(n, dtype=torch.bool, device=o.device)
-    slope = torch.ones_like(start)
     for step in range(max_steps):
         if ids.numel() <= tail * n:
             break
@@ -86,13 +83,10 @@ def trace_to_surface(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, start: torch.
                 c = torch.nonzero(cross).squeeze(1)
                 depth[ids[c]] = refine_crossing(sdf, oi[c], di[c], t_prev[c], f_prev[c], t[c], f[c], refine)
                 hit[ids[c]] = True
-                slope[ids[c]] = (f_prev[c] - f[c]) / (t[c] - t_prev[c]).clamp_min(1e-12)
             unsettled[ids[inside & near_pass]] = True
         conv = (f.abs() <= eps) & ~inside
         good = conv & ~near_pass
         depth[ids[good]], hit[ids[good]] = t[good], True
-        if step > 0:
-            slope[ids[good]] = (f_prev[good] - f[good]) / (t[good] - t_prev[good]).clamp_min(1e-12)
         unsettled[ids[conv & near_pass]] = True
         # approaching the surface, the secant through the last two steps points at the crossing: up to
         # max_jump times f ahead (an overshoot is caught above and refined), never less than a safe step;
@@ -106,13 +100,12 @@ def trace_to_surface(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, start: torch.
         ids, t_prev, f_prev = ids[going], t[going], f[going]
         t, near_pass = t_next[going], near_pass[going]
     unsettled[ids] = True  # out of steps, or the last few (each step costs as much in overhead as in work)
-    return SurfaceTrace(depth, hit, unsettled, starts_inside, slope)
+    return SurfaceTrace(depth, hit, unsettled, starts_inside)
 
 
 @torch.no_grad()
 def render_rays_traced(model: NeuSModel, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
-                       n_samples: int, grid: OccupancyGrid | None = None, max_steps: int = 64,
-                       ) -> RenderOut:
+                       n_samples: int, grid: OccupancyGrid | None = None, max_steps: int = 64) -> RenderOut:
     """Render for viewing: colour once per ray at the traced surface, the volume renderer for the rest.
 
     RenderOut.weights is empty (R, 0) and gradients / points are empty: nothing here trains."""
