@@ -66,16 +66,29 @@ if triton is not None:
         return 1.0 if bit else -1.0
 
     @triton.jit
-    def _forward_kernel(x_ptr, p_ptr, out_ptr, scales, ress, sizes, offsets, hasheds, lmask, N,
-                        L: tl.constexpr, F: tl.constexpr, SMOOTH: tl.constexpr, BLOCK: tl.constexpr):
+    def _program(scales, ress, sizes, offsets, hasheds, lmask, N, F: tl.constexpr, BLOCK: tl.constexpr):
+        """This program's level and points (indices, in-range mask, feature lanes) and the level's constants."""
         lvl = tl.program_id(1)
         i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        m = i < N
-        fo = tl.arange(0, F)
         scale = tl.load(scales + lvl)
         res, size = tl.load(ress + lvl).to(tl.int64), tl.load(sizes + lvl)
         offset, hashed, lm = tl.load(offsets + lvl), tl.load(hasheds + lvl), tl.load(lmask + lvl)
-        bx, by, bz, wx, wy, wz, dx, dy, dz, ex, ey, ez = _locate(x_ptr, i, m, scale, SMOOTH)
+        return lvl, i, i < N, tl.arange(0, F), scale, res, size, offset, hashed, lm
+
+    @triton.jit
+    def _store_level_xyz(ptr, lvl, N, i, m, v0, v1, v2):
+        """One level's d/dx of points i into the (L, N, 3) buffer summed over levels afterwards."""
+        base = ptr + lvl * N * 3 + i * 3
+        tl.store(base + 0, v0, mask=m)
+        tl.store(base + 1, v1, mask=m)
+        tl.store(base + 2, v2, mask=m)
+
+    @triton.jit
+    def _forward_kernel(x_ptr, p_ptr, out_ptr, scales, ress, sizes, offsets, hasheds, lmask, N,
+                        L: tl.constexpr, F: tl.constexpr, SMOOTH: tl.constexpr, BLOCK: tl.constexpr):
+        lvl, i, m, fo, scale, res, size, offset, hashed, lm = _program(scales, ress, sizes, offsets, hasheds, lmask,
+                                                                       N, F, BLOCK)
+        bx, by, bz, wx, wy, wz, _dx, _dy, _dz, _ex, _ey, _ez = _locate(x_ptr, i, m, scale, SMOOTH)
         acc = tl.zeros((BLOCK, F), dtype=tl.float32)
         for c in tl.static_range(8):
             row = _corner_row(bx, by, bz, c, res, size, offset, hashed)
@@ -88,14 +101,9 @@ if triton is not None:
     def _backward_kernel(x_ptr, p_ptr, g_ptr, gp_ptr, gx_ptr, scales, ress, sizes, offsets, hasheds, lmask, N,
                          L: tl.constexpr, F: tl.constexpr, SMOOTH: tl.constexpr, NEED_P: tl.constexpr,
                          NEED_X: tl.constexpr, BLOCK: tl.constexpr):
-        lvl = tl.program_id(1)
-        i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        m = i < N
-        fo = tl.arange(0, F)
-        scale = tl.load(scales + lvl)
-        res, size = tl.load(ress + lvl).to(tl.int64), tl.load(sizes + lvl)
-        offset, hashed, lm = tl.load(offsets + lvl), tl.load(hasheds + lvl), tl.load(lmask + lvl)
-        bx, by, bz, wx, wy, wz, dx, dy, dz, ex, ey, ez = _locate(x_ptr, i, m, scale, SMOOTH)
+        lvl, i, m, fo, scale, res, size, offset, hashed, lm = _program(scales, ress, sizes, offsets, hasheds, lmask,
+                                                                       N, F, BLOCK)
+        bx, by, bz, wx, wy, wz, dx, dy, dz, _ex, _ey, _ez = _locate(x_ptr, i, m, scale, SMOOTH)
         g = tl.load(g_ptr + i[:, None] * (L * F) + lvl * F + fo[None, :], mask=m[:, None], other=0.0) * lm
         gx0 = tl.zeros((BLOCK,), dtype=tl.float32)
         gx1 = tl.zeros((BLOCK,), dtype=tl.float32)
@@ -112,10 +120,7 @@ if triton is not None:
                 gx1 += _sign((c >> 1) & 1) * dy * scale * ax * az * dot
                 gx2 += _sign((c >> 2) & 1) * dz * scale * ax * ay * dot
         if NEED_X:
-            base = gx_ptr + lvl * N * 3 + i * 3
-            tl.store(base + 0, gx0, mask=m)
-            tl.store(base + 1, gx1, mask=m)
-            tl.store(base + 2, gx2, mask=m)
+            _store_level_xyz(gx_ptr, lvl, N, i, m, gx0, gx1, gx2)
 
     @triton.jit
     def _backward_backward_kernel(x_ptr, p_ptr, g_ptr, gg_ptr, ggo_ptr, gp_ptr, gx_ptr, scales, ress, sizes, offsets,
@@ -123,13 +128,8 @@ if triton is not None:
                                   NEED_G: tl.constexpr, NEED_P: tl.constexpr, NEED_X: tl.constexpr,
                                   BLOCK: tl.constexpr):
         """With gg = d loss / d (grad_x): d/d grad_out, d/d params and d/d x of the backward's grad_x."""
-        lvl = tl.program_id(1)
-        i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        m = i < N
-        fo = tl.arange(0, F)
-        scale = tl.load(scales + lvl)
-        res, size = tl.load(ress + lvl).to(tl.int64), tl.load(sizes + lvl)
-        offset, hashed, lm = tl.load(offsets + lvl), tl.load(hasheds + lvl), tl.load(lmask + lvl)
+        lvl, i, m, fo, scale, res, size, offset, hashed, lm = _program(scales, ress, sizes, offsets, hasheds, lmask,
+                                                                       N, F, BLOCK)
         bx, by, bz, wx, wy, wz, dx, dy, dz, ex, ey, ez = _locate(x_ptr, i, m, scale, SMOOTH)
         g = tl.load(g_ptr + i[:, None] * (L * F) + lvl * F + fo[None, :], mask=m[:, None], other=0.0) * lm
         q0 = tl.load(gg_ptr + i * 3 + 0, mask=m, other=0.0)
@@ -159,10 +159,7 @@ if triton is not None:
         if NEED_G:
             tl.store(ggo_ptr + i[:, None] * (L * F) + lvl * F + fo[None, :], acc * lm, mask=m[:, None])
         if NEED_X:
-            base = gx_ptr + lvl * N * 3 + i * 3
-            tl.store(base + 0, h0, mask=m)
-            tl.store(base + 1, h1, mask=m)
-            tl.store(base + 2, h2, mask=m)
+            _store_level_xyz(gx_ptr, lvl, N, i, m, h0, h1, h2)
 
 
 def _tables(tables, device: torch.device) -> tuple[torch.Tensor, ...]:

@@ -23,7 +23,6 @@ except ImportError:
     triton = None
 
 BLOCK = 64
-EPS = 1e-7
 
 
 def available() -> bool:
@@ -128,14 +127,3 @@ def composite_packed(alpha: torch.Tensor, values: torch.Tensor, offsets: torch.T
     out, opacity = CompositePacked.apply(alpha, padded, offsets)
     return out[:, :C], opacity
 
-
-def composite_reference(alpha: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same in plain PyTorch (a loop over rays): what the kernel is tested against."""
-    outs, ops = [], []
-    for r in range(offsets.numel() - 1):
-        a, v = alpha[offsets[r]:offsets[r + 1]], values[offsets[r]:offsets[r + 1]]
-        trans = torch.cumprod(torch.cat([a.new_ones(1), 1.0 - a[:-1] + EPS]), 0)
-        w = a * trans
-        outs.append((w[:, None] * v).sum(0))
-        ops.append(w.sum())
-    return torch.stack(outs), torch.stack(ops)

@@ -13,10 +13,23 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton compiles anything
 pytest.importorskip("triton", reason="triton is not installed (pip install '.[test]')")
 
-from fields.neus.compositing_triton import composite_packed, composite_reference  # noqa: E402
+from fields.neus.compositing_triton import composite_packed  # noqa: E402
 from fields.neus.rendering import alpha_weights  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def composite_reference(alpha: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kernel's computation in plain PyTorch, a loop over rays."""
+    outs, ops = [], []
+    for r in range(offsets.numel() - 1):
+        a, v = alpha[offsets[r]:offsets[r + 1]], values[offsets[r]:offsets[r + 1]]
+        trans = torch.cumprod(torch.cat([a.new_ones(1), 1.0 - a[:-1] + 1e-7]), 0)
+        w = a * trans
+        outs.append((w[:, None] * v).sum(0))
+        ops.append(w.sum())
+    return torch.stack(outs), torch.stack(ops)
+
 
 
 def packed(channels: int, seed: int = 0):
