@@ -159,10 +159,10 @@ def run_training(scene: Scene, run: Path, cfg: dict, viewer=None) -> Path:
     return ckpt
 
 
-def trained_field(run: Path) -> tuple[Scene, NeuSModel, TrainConfig]:
-    """The run's scene and trained field, loaded once for every stage after training."""
+def trained_field(run: Path, scene: Scene | None = None) -> tuple[Scene, NeuSModel, TrainConfig]:
+    """The run's scene (unless given) and trained field, loaded once for every stage after training."""
     model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
-    return Scene.load(run), model, tcfg
+    return scene or Scene.load(run), model, tcfg
 
 
 def run_export(run: Path, cfg: dict, stages: Stages, field: tuple | None = None) -> None:
@@ -185,7 +185,7 @@ def run_export(run: Path, cfg: dict, stages: Stages, field: tuple | None = None)
         stages.mark("video", time.time() - t0)
 
 
-def run_eval(run: Path, stages: Stages, renderer: str = "volume", field: tuple | None = None) -> None:
+def run_eval(run: Path, stages: Stages, renderer: str, field: tuple | None = None) -> None:
     """PSNR / SSIM on the held-out views (every 8th photo, or the data's test split) into
     view_metrics.json; `fields eval views` adds depth and surface scores where there is ground truth."""
     if stages.finished("eval"):
@@ -214,7 +214,7 @@ def video_poses(scene: Scene, path: str, frames: int, size: int | None) -> list[
 
 
 def export_video(model, scene: Scene, out: Path, path: str, frames: int, size: int | None, fps: int,
-                 renderer: str = "traced") -> list[Path]:
+                 renderer: str) -> list[Path]:
     """RGB, depth and normal videos (out, out_depth, out_normal) along the path; an orbit is also
     written as camera_path.json (input frame) beside them, to edit and render again with --path."""
     from rich.progress import track
@@ -246,7 +246,7 @@ def reconstruct(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene |
         stages.mark("train", time.time() - t0)
     if viewer:
         viewer.set_stage("export: mesh and video")
-    field = None if all(stages.finished(s) for s in ("mesh", "video", "eval")) else trained_field(run)
+    field = None if all(stages.finished(s) for s in ("mesh", "video", "eval")) else trained_field(run, scene)
     run_export(run, cfg, stages, field)
     run_eval(run, stages, cfg["export"]["eval_renderer"], field)
     if viewer and (run / f"mesh.{cfg['export']['mesh_format']}").is_file():
