@@ -27,8 +27,8 @@ SCENES = {"demo": ROOT / "assets" / "demo" / "images", "lego": DATA / "nerf_synt
 # (category, operator-name prefixes), first match wins
 CATEGORIES = [
     ("hash encoding, forward", ("HashGridFunction",)),
-    ("hash encoding, backward", ("HashGridBackward",)),
     ("hash encoding, double backward (Eikonal)", ("HashGridBackwardBackward",)),
+    ("hash encoding, backward", ("HashGridBackward",)),
     ("MLP matrix products", ("aten::mm", "aten::addmm", "aten::bmm")),
     ("activations (+ backward)", ("aten::softplus", "aten::relu", "aten::threshold", "aten::sigmoid", "aten::exp",
                                   "aten::log", "aten::clamp", "aten::abs", "aten::rsub")),
@@ -41,8 +41,6 @@ CATEGORIES = [
 
 
 def category(name: str) -> str:
-    if name.startswith("HashGridBackwardBackward"):
-        return CATEGORIES[2][0]
     for cat, prefixes in CATEGORIES:
         if name.startswith(prefixes):
             return cat

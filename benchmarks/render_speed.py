@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
+from baseline_tree import ROOT, checkout, run_python
 
 
 def worker(run: Path, out: Path, frames: int, size: int) -> None:
@@ -34,10 +32,11 @@ def worker(run: Path, out: Path, frames: int, size: int) -> None:
         from fields.neus.render_view import render_image
         from fields.neus.train import load_model
     except ImportError:  # the flat layout before it
-        from apps.pipeline import video_poses
         from fields.occupancy_grid import OccupancyGrid
         from fields.train import load_model
         from fields.video import render_image
+
+        from apps.pipeline import video_poses
     from fields.scene import Scene
 
     scene = Scene.load(run)
@@ -66,9 +65,8 @@ def worker(run: Path, out: Path, frames: int, size: int) -> None:
 
 
 def run_worker(tree: Path, run: Path, out: Path, frames: int, size: int) -> dict:
-    env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"}
-    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", str(out), "--run", str(run.resolve()),
-                    "--frames", str(frames), "--size", str(size)], cwd=tree, env=env, check=True)
+    run_python(tree, [str(Path(__file__).resolve()), "--worker", str(out), "--run", str(run.resolve()),
+                      "--frames", str(frames), "--size", str(size)])
     return dict(np.load(out))
 
 
@@ -106,13 +104,8 @@ def main() -> None:
     if not (args.run / "checkpoints" / "field.pt").is_file():
         sys.exit(f"skipped: {args.run} holds no trained field (make demo, or --run RUN)")
     with tempfile.TemporaryDirectory() as tmp:
-        base_tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), args.baseline],
-                       check=True, capture_output=True)
-        try:
+        with checkout(args.baseline) as base_tree:
             base = run_worker(base_tree, args.run, Path(tmp) / "base.npz", args.frames, args.size)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], check=True)
         ours = run_worker(ROOT, args.run, Path(tmp) / "ours.npz", args.frames, args.size)
     rows = []
     for task in ("video", "eval"):
@@ -127,7 +120,7 @@ def main() -> None:
     print("| task | renderer | images | seconds | rays/s | speed-up | PSNR vs photos | PSNR vs baseline image |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+        fmt = lambda v, f: "-" if v is None else format(v, f)
         print(f"| {r['task']} | {r['renderer']} | {r['images']} | {r['seconds']:.1f} | {r['rays_per_s']:,.0f} | "
               f"{r['speedup']:.1f}x | {fmt(r['psnr_photos'], '.2f')} | {fmt(r['psnr_vs_baseline'], '.2f')} |")
     print(json.dumps(rows))

@@ -21,22 +21,24 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from baseline_tree import ROOT, checkout, run_python
+
+
+def fields_train(tree: Path, run: Path, steps: int) -> None:
+    """`fields train RUN` to `steps` steps (resuming from its checkpoint), with `tree`'s code."""
+    run_python(tree, ["-c", "import sys; from apps.cli import main; sys.exit(main())", "train", str(run), "-o", str(run),
+                      "--no-viewer", "--set", f"train.steps={steps}"], stdout=subprocess.DEVNULL)
 
 
 def train_in(tree: Path, scene: Path, run: Path, steps: int) -> float:
     """Wall seconds of `fields train` from `tree` on a copy of `scene` in `run`."""
     shutil.rmtree(run, ignore_errors=True)
     shutil.copytree(scene, run, ignore=shutil.ignore_patterns("checkpoints", "stages.json", "view_metrics.json"))
-    env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2", "HOME": str(Path.home())}
-    cmd = [sys.executable, "-c", "import sys; from apps.cli import main; sys.exit(main())", "train", str(run),
-           "-o", str(run), "--no-viewer", "--set", f"train.steps={steps}"]
     t0 = time.time()
-    subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
+    fields_train(tree, run, steps)
     return time.time() - t0
 
 
@@ -45,10 +47,7 @@ def chunk_rate(tree: Path, run: Path, steps: int, chunk: int) -> float:
     import torch
 
     before = trained_seconds(run)
-    env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2", "HOME": str(Path.home())}
-    cmd = [sys.executable, "-c", "import sys; from apps.cli import main; sys.exit(main())", "train", str(run),
-           "-o", str(run), "--no-viewer", "--set", f"train.steps={steps + chunk}"]
-    subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
+    fields_train(tree, run, steps + chunk)
     ck = torch.load(run / "checkpoints" / "field.pt", weights_only=True)
     rays = int(ck["config"]["rays_per_batch"]) * (int(ck["step"]) - steps)
     return rays / (float(ck["elapsed"]) - before)
@@ -69,7 +68,8 @@ def score(run: Path) -> dict:
     scene = Scene.load(run)
     model, cfg, steps = load_model(run / "checkpoints" / "field.pt")
     d = evaluate_views(model, scene, scene.held_out_views(), cfg.max_image_size, renderer="volume").to_dict()
-    return {"steps": steps, "n_samples": cfg.n_samples, "psnr": d["psnr"], "ssim": d["ssim"]}
+    return {"steps": steps, "n_samples": cfg.n_samples, "rays_per_batch": cfg.rays_per_batch, "psnr": d["psnr"],
+            "ssim": d["ssim"]}
 
 
 def main() -> None:
@@ -88,35 +88,29 @@ def main() -> None:
     # beside the scene: a run folder stores its image paths relative to itself, so copies stay at its depth
     out = args.scene.parent
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        base_tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), args.baseline],
-                       check=True, capture_output=True)
+    ratios = []
+    with checkout(args.baseline) as base_tree:
         trees = {"baseline": base_tree, "ours": ROOT}
-        try:
+        for side, tree in trees.items():
+            if args.only and side != args.only:
+                continue
+            run = out / f"train_speed_{side}"
+            wall = 0.0 if args.skip_runs else train_in(tree, args.scene, run, args.steps)
+            loop, scored = trained_seconds(run), score(run)
+            rows.append({"side": f"baseline {args.baseline}" if side == "baseline" else "this tree", "wall_s": wall,
+                         "train_s": loop, "rays_per_s": args.steps * scored["rays_per_batch"] / loop, **scored})
+        for k in range(args.rounds if not args.only else 0):
+            # each chunk starts from a copy of the final checkpoint, so every round times the same state
+            rates = {}
             for side, tree in trees.items():
-                if args.only and side != args.only:
-                    continue
-                run = out / f"train_speed_{side}"
-                wall = 0.0 if args.skip_runs else train_in(tree, args.scene, run, args.steps)
-                loop = trained_seconds(run)
-                rows.append({"side": f"baseline {args.baseline}" if side == "baseline" else "this tree", "wall_s": wall,
-                             "train_s": loop, "rays_per_s": args.steps * 1024 / loop, **score(run)})
-            ratios = []
-            for k in range(args.rounds if not args.only else 0):
-                # each chunk starts from a copy of the final checkpoint, so every round times the same state
-                rates = {}
-                for side, tree in trees.items():
-                    run, probe = out / f"train_speed_{side}", out / f"train_speed_{side}_chunk"
-                    shutil.rmtree(probe, ignore_errors=True)
-                    shutil.copytree(run, probe)
-                    rates[side] = chunk_rate(tree, probe, args.steps, args.chunk)
-                    shutil.rmtree(probe)
-                ratios.append(rates["ours"] / rates["baseline"])
-                print(f"round {k + 1}: baseline {rates['baseline']:,.0f} rays/s, ours {rates['ours']:,.0f} rays/s, "
-                      f"ratio {ratios[-1]:.2f}", flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], check=True)
+                run, probe = out / f"train_speed_{side}", out / f"train_speed_{side}_chunk"
+                shutil.rmtree(probe, ignore_errors=True)
+                shutil.copytree(run, probe)
+                rates[side] = chunk_rate(tree, probe, args.steps, args.chunk)
+                shutil.rmtree(probe)
+            ratios.append(rates["ours"] / rates["baseline"])
+            print(f"round {k + 1}: baseline {rates['baseline']:,.0f} rays/s, ours {rates['ours']:,.0f} rays/s, "
+                  f"ratio {ratios[-1]:.2f}", flush=True)
     if ratios:
         ratios.sort()
         print(f"interleaved rounds ({args.chunk} steps from the final checkpoints): speed-up median "
