@@ -128,6 +128,16 @@ class HashGrid(nn.Module):
                                                             self.interpolation == "smoothstep", self.reference, kernels)
         return self.reference(x, self.params)
 
+    def forward_with_jacobian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(encoding (N, E), d encoding / dx (N, E, d)) in one pass of the C kernels, differentiable in
+        the parameters only; None where those kernels do not run (the caller differentiates forward())."""
+        if x.requires_grad or self.kernels_for(x) is not hash_grid_kernels.CKernels:
+            return None
+        if self._tables is None:
+            self._tables = hash_grid_kernels.LevelTables(self.levels)
+        return hash_grid_kernels.HashGridJacobianFunction.apply(x, self.params, self._tables, self.level_mask,
+                                                                self.interpolation == "smoothstep")
+
     def kernels_for(self, x: torch.Tensor):
         """The compiled kernels for x's device, or None (the PyTorch reference path): the C kernels on the
         CPU, Triton's on CUDA (3-D, 2^k features; `use_triton` forces them anywhere, as the tests do on

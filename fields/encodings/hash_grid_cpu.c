@@ -14,7 +14,7 @@
 
 static const uint32_t PRIMES[3] = {1u, 2654435761u, 805459861u};
 
-static inline uint32_t corner_index(const uint32_t *c, int dim, uint32_t res, uint32_t size, int hashed) {
+static inline __attribute__((always_inline)) uint32_t corner_index(const uint32_t *c, int dim, uint32_t res, uint32_t size, int hashed) {
     uint32_t idx = 0;
     if (hashed) {
         for (int k = 0; k < dim; ++k) idx ^= c[k] * PRIMES[k];
@@ -31,7 +31,7 @@ static inline uint32_t corner_index(const uint32_t *c, int dim, uint32_t res, ui
 }
 
 /* base corner, interpolation fraction and its derivative d frac / d pos for one level */
-static inline void locate(const float *xi, int dim, float scale, int smooth, int32_t *base, float *frac, float *dfrac) {
+static inline __attribute__((always_inline)) void locate(const float *xi, int dim, float scale, int smooth, int32_t *base, float *frac, float *dfrac) {
     for (int k = 0; k < dim; ++k) {
         float pos = xi[k] * scale + 0.5f;
         float fl = floorf(pos);
@@ -235,5 +235,112 @@ void hash_grid_backward_backward(const float *x, int64_t n, int dim, const float
             grad_x2[i] = sum;
         }
         free(gx_all);
+    }
+}
+
+/* d w_c / d x_k for corner c (sign times d frac / d pos times the scale times the other axes' weights) */
+static inline __attribute__((always_inline)) void corner_dweights(int c, int dim, const float *wk, const float *dfrac, float scale, float *dw) {
+    for (int k = 0; k < dim; ++k) {
+        float d = ((c >> k) & 1 ? 1.0f : -1.0f) * dfrac[k] * scale;
+        for (int j = 0; j < dim; ++j)
+            if (j != k) d *= wk[j];
+        dw[k] = d;
+    }
+}
+
+/* One point at one level: its features and their Jacobian (d / dx), unscaled by the level mask.
+ * Always inlined with constant dim and F (see the kernels), so the corner loops unroll. */
+static inline __attribute__((always_inline)) void point_jacobian(const float *xi, int dim, const float *params, int F,
+                                                                 float scale, uint32_t res, uint32_t size, int hashed,
+                                                                 int64_t offset, int smooth, float *acc, float *jacc) {
+    int32_t base[3];
+    float frac[3], dfrac[3];
+    locate(xi, dim, scale, smooth, base, frac, dfrac);
+    for (int f = 0; f < F; ++f) acc[f] = 0.0f;
+    for (int f = 0; f < F * dim; ++f) jacc[f] = 0.0f;
+    for (int c = 0; c < (1 << dim); ++c) {
+        float wk[3], w, dw[3];
+        const float *v = params + corner_row(c, dim, base, frac, res, size, hashed, offset, F, wk, &w);
+        corner_dweights(c, dim, wk, dfrac, scale, dw);
+        for (int f = 0; f < F; ++f) {
+            acc[f] += w * v[f];
+            for (int k = 0; k < dim; ++k) jacc[f * dim + k] += dw[k] * v[f];
+        }
+    }
+}
+
+/* One point at one level: grad_params += w_c g + dw_c . gj per corner, times the level mask m. */
+static inline __attribute__((always_inline)) void point_scatter(const float *xi, int dim, int F, float scale, uint32_t res,
+                                                                uint32_t size, int hashed, int64_t offset, int smooth,
+                                                                float m, const float *g, const float *gj,
+                                                                float *grad_params) {
+    int32_t base[3];
+    float frac[3], dfrac[3];
+    locate(xi, dim, scale, smooth, base, frac, dfrac);
+    for (int c = 0; c < (1 << dim); ++c) {
+        float wk[3], w, dw[3];
+        int64_t row = corner_row(c, dim, base, frac, res, size, hashed, offset, F, wk, &w);
+        corner_dweights(c, dim, wk, dfrac, scale, dw);
+        for (int f = 0; f < F; ++f) {
+            float s = w * g[f];
+            for (int k = 0; k < dim; ++k) s += dw[k] * gj[f * dim + k];
+            grad_params[row + f] += s * m;
+        }
+    }
+}
+
+/* The encoding and its Jacobian in one pass over the corners: out (n, L, F) as the forward, jac
+ * (n, L, F, dim) = d out / d x. An SDF's gradient is then a product with the decoder's, and a loss
+ * on it needs only first derivatives of (out, jac) in the parameters: hash_grid_backward_jacobian,
+ * one scatter, instead of a backward and a double backward. Level-outer, as the forward; 3-D with
+ * 2 features (the SDF's grid) has its own copy of the loop with those sizes fixed at compile time. */
+void hash_grid_forward_jacobian(const float *x, int64_t n, int dim, const float *params, int F, int L,
+                                const float *scales, const int32_t *res, const uint32_t *sizes, const int64_t *offsets,
+                                const int32_t *hashed, const float *mask, int smooth, int threads, float *out,
+                                float *jac) {
+    for (int l = 0; l < L; ++l) {
+        const float m = mask[l];
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t i = 0; i < n; ++i) {
+            float *o = out + (i * L + l) * F, *jo = jac + (i * L + l) * F * dim;
+            float acc[MAX_F], jacc[MAX_F * 3];
+            if (m == 0.0f) {
+                for (int f = 0; f < F; ++f) o[f] = 0.0f;
+                for (int f = 0; f < F * dim; ++f) jo[f] = 0.0f;
+                continue;
+            }
+            if (dim == 3 && F == 2)
+                point_jacobian(x + i * 3, 3, params, 2, scales[l], (uint32_t)res[l], sizes[l], hashed[l], offsets[l],
+                               smooth, acc, jacc);
+            else
+                point_jacobian(x + i * dim, dim, params, F, scales[l], (uint32_t)res[l], sizes[l], hashed[l],
+                               offsets[l], smooth, acc, jacc);
+            for (int f = 0; f < F; ++f) o[f] = acc[f] * m;
+            for (int f = 0; f < F * dim; ++f) jo[f] = jacc[f] * m;
+        }
+    }
+}
+
+/* grad_params += d(out . grad_out + jac . grad_jac) / d params: per corner w_c grad_out + dw_c . grad_jac.
+ * Threads split the levels (disjoint table rows, no atomics; the same order on every run). */
+void hash_grid_backward_jacobian(const float *x, int64_t n, int dim, const float *params, int F, int L,
+                                 const float *scales, const int32_t *res, const uint32_t *sizes,
+                                 const int64_t *offsets, const int32_t *hashed, const float *mask, int smooth,
+                                 int threads, const float *grad_out, const float *grad_jac, float *grad_params) {
+    if (threads < 1) threads = 1;
+    (void)params;
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+    for (int l = 0; l < L; ++l) {
+        const float m = mask[l];
+        if (m == 0.0f) continue;
+        for (int64_t i = 0; i < n; ++i) {
+            const float *g = grad_out + (i * L + l) * F, *gj = grad_jac + (i * L + l) * F * dim;
+            if (dim == 3 && F == 2)
+                point_scatter(x + i * 3, 3, 2, scales[l], (uint32_t)res[l], sizes[l], hashed[l], offsets[l], smooth,
+                              m, g, gj, grad_params);
+            else
+                point_scatter(x + i * dim, dim, F, scales[l], (uint32_t)res[l], sizes[l], hashed[l], offsets[l],
+                              smooth, m, g, gj, grad_params);
+        }
     }
 }

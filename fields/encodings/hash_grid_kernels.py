@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -28,15 +29,30 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FIELDS_CACHE", Path.home() / ".cache" / "fields"))
 
 
+def _cpu() -> bytes:
+    """What the build is specific to: the CPU's feature flags (the kernels use all of them), so a
+    cache shared by several machines keeps one build per kind of CPU."""
+    try:
+        with open("/proc/cpuinfo", "rb") as f:
+            return next((line for line in f if line.startswith((b"flags", b"Features"))), b"")
+    except OSError:
+        return platform.machine().encode() + platform.processor().encode()
+
+
 def _build(target: Path) -> None:
+    """-march=native (vector floor and FMA in the corner loops), or the plain build where the compiler
+    refuses it."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise OSError("no C compiler found")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / target.name
-        subprocess.run([cc, "-O3", "-fopenmp", "-fPIC", "-shared", str(SOURCE), "-o", str(out), "-lm"],
-                       check=True, capture_output=True, timeout=120)
+        flags = ["-O3", "-fopenmp", "-fPIC", "-shared", str(SOURCE), "-o", str(out), "-lm"]
+        try:
+            subprocess.run([cc, "-march=native", *flags], check=True, capture_output=True, timeout=120)
+        except subprocess.CalledProcessError:
+            subprocess.run([cc, *flags], check=True, capture_output=True, timeout=120)
         os.replace(out, target)
 
 
@@ -48,7 +64,7 @@ def load() -> ctypes.CDLL | None:
     if os.environ.get("FIELDS_NO_KERNELS"):
         _LIB = None
         return None
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(SOURCE.read_bytes() + _cpu()).hexdigest()[:16]
     target = cache_dir() / f"hash_grid_cpu_{digest}.so"
     try:
         if not target.is_file():
@@ -63,6 +79,8 @@ def load() -> ctypes.CDLL | None:
     lib.hash_grid_forward.argtypes = common + [vp]
     lib.hash_grid_backward.argtypes = common + [vp, vp, vp]
     lib.hash_grid_backward_backward.argtypes = common + [vp, vp, vp, vp, vp]
+    lib.hash_grid_forward_jacobian.argtypes = common + [vp, vp]
+    lib.hash_grid_backward_jacobian.argtypes = common + [vp, vp, vp]
     _LIB = lib
     return lib
 
@@ -104,35 +122,78 @@ def _args(x: torch.Tensor, params: torch.Tensor, tables: LevelTables, mask: torc
             int(smooth), torch.get_num_threads()]
 
 
+def _c(t: torch.Tensor) -> torch.Tensor:
+    """t as the contiguous float32 array a kernel reads. Callers bind it to a name until the call
+    returns: the memory of an unnamed temporary is freed before ctypes passes its address on."""
+    return t.detach().contiguous().float()
+
+
 class CKernels:
-    """The C kernels behind the interface hash_grid_triton offers (forward, backward, backward_backward)."""
+    """The C kernels behind the interface hash_grid_triton offers (forward, backward, backward_backward),
+    and the encoding with its Jacobian (forward_jacobian, backward_jacobian) for analytic SDF gradients."""
 
     @staticmethod
     def forward(x, params, tables, mask, smooth) -> torch.Tensor:
-        x_c, p_c, m_c = x.detach().contiguous().float(), params.detach().contiguous(), mask.contiguous().float()
+        x_c, p_c, m_c = _c(x), _c(params), _c(mask)
         out = torch.empty(x.shape[0], len(tables.scales), params.shape[1], dtype=torch.float32)
         load().hash_grid_forward(*_args(x_c, p_c, tables, m_c, smooth), _ptr(out))
         return out.reshape(x.shape[0], len(tables.scales) * params.shape[1])
 
     @staticmethod
     def backward(grad_out, x, params, tables, mask, smooth, need_x, need_p):
-        x_c, p_c = x.detach().contiguous().float(), params.detach().contiguous()
-        g = grad_out.detach().contiguous().float()
+        x_c, p_c, m_c, g = _c(x), _c(params), _c(mask), _c(grad_out)
         grad_p = torch.zeros_like(p_c) if need_p else None
         grad_x = torch.empty_like(x_c) if need_x else None
-        load().hash_grid_backward(*_args(x_c, p_c, tables, mask.contiguous().float(), smooth), _ptr(g), _ptr(grad_p),
-                                  _ptr(grad_x))
+        load().hash_grid_backward(*_args(x_c, p_c, tables, m_c, smooth), _ptr(g), _ptr(grad_p), _ptr(grad_x))
         return grad_x, grad_p
 
     @staticmethod
     def backward_backward(grad_out, x, params, tables, mask, smooth, gg, need_g, need_x, need_p):
-        x_c, p_c = x.detach().contiguous().float(), params.detach().contiguous()
-        g = grad_out.detach().contiguous().float()
+        x_c, p_c, m_c, g, gg_c = _c(x), _c(params), _c(mask), _c(grad_out), _c(gg)
         out = [torch.empty_like(g) if need_g else None, torch.empty_like(x_c) if need_x else None,
                torch.zeros_like(p_c) if need_p else None]
-        load().hash_grid_backward_backward(*_args(x_c, p_c, tables, mask.contiguous().float(), smooth), _ptr(g),
-                                           _ptr(gg.contiguous().float()), _ptr(out[0]), _ptr(out[2]), _ptr(out[1]))
+        load().hash_grid_backward_backward(*_args(x_c, p_c, tables, m_c, smooth), _ptr(g), _ptr(gg_c), _ptr(out[0]),
+                                           _ptr(out[2]), _ptr(out[1]))
         return tuple(out)
+
+    @staticmethod
+    def forward_jacobian(x, params, tables, mask, smooth) -> tuple[torch.Tensor, torch.Tensor]:
+        x_c, p_c, m_c = _c(x), _c(params), _c(mask)
+        n, dim, n_out = x.shape[0], x.shape[1], len(tables.scales) * params.shape[1]
+        out, jac = torch.empty(n, n_out), torch.empty(n, n_out, dim)
+        load().hash_grid_forward_jacobian(*_args(x_c, p_c, tables, m_c, smooth), _ptr(out), _ptr(jac))
+        return out, jac
+
+    @staticmethod
+    def backward_jacobian(grad_out, grad_jac, x, params, tables, mask, smooth) -> torch.Tensor:
+        x_c, p_c, m_c, g, gj = _c(x), _c(params), _c(mask), _c(grad_out), _c(grad_jac)
+        grad_p = torch.zeros_like(p_c)
+        load().hash_grid_backward_jacobian(*_args(x_c, p_c, tables, m_c, smooth), _ptr(g), _ptr(gj), _ptr(grad_p))
+        return grad_p
+
+
+class HashGridJacobianFunction(torch.autograd.Function):
+    """(x, params) -> (encoding, d encoding / dx), differentiable once in the parameters (not in x).
+
+    What an SDF's analytic gradient needs: a loss on the gradient then costs one scatter into the
+    table (the backward) instead of autograd's backward plus double backward."""
+
+    @staticmethod
+    def forward(ctx, x, params, tables, mask, smooth, kernels=CKernels):
+        out, jac = kernels.forward_jacobian(x.detach(), params.detach(), tables, mask, smooth)
+        ctx.save_for_backward(x, params)
+        ctx.tables, ctx.mask, ctx.smooth, ctx.kernels = tables, mask, smooth, kernels
+        return out, jac
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_jac):
+        x, params = ctx.saved_tensors
+        if ctx.needs_input_grad[0]:
+            raise RuntimeError("the hash grid's Jacobian kernels give no gradient for the points")
+        grad_out = torch.zeros(x.shape[0], ctx.tables.scales.numel() * params.shape[1]) if grad_out is None else grad_out
+        grad_jac = torch.zeros(*grad_out.shape, x.shape[1]) if grad_jac is None else grad_jac
+        grad_p = ctx.kernels.backward_jacobian(grad_out, grad_jac, x, params, ctx.tables, ctx.mask, ctx.smooth)
+        return None, grad_p, None, None, None, None
 
 
 class HashGridFunction(torch.autograd.Function):

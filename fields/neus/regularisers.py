@@ -8,11 +8,20 @@ import torch
 from fields.neus.sdf_field import SDFField
 
 
+def uniform_points(n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """n points drawn uniformly in [-1, 1]^3: where the Eikonal term also holds the field."""
+    return (torch.rand(n, 3, generator=gen) * 2.0 - 1.0).to(device)
+
+
+def eikonal_term(grads: torch.Tensor) -> torch.Tensor:
+    """Mean (|grad f| - 1)^2 (IGR)."""
+    return ((grads.norm(dim=-1) - 1.0) ** 2).mean()
+
+
 def eikonal_loss(sdf: SDFField, sample_grads: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
     """(|grad f| - 1)^2 on the render's samples and on n uniform points in [-1, 1]^3."""
-    uniform = (torch.rand(n, 3, generator=gen) * 2.0 - 1.0).to(sample_grads.device)
-    _, _, grad = sdf.gradient(uniform, create_graph=True)
-    return ((torch.cat([sample_grads, grad]).norm(dim=-1) - 1.0) ** 2).mean()
+    _, _, grad = sdf.gradient(uniform_points(n, gen, sample_grads.device), create_graph=True)
+    return eikonal_term(torch.cat([sample_grads, grad]))
 
 
 def curvature_loss(sdf: SDFField, points: torch.Tensor, grads: torch.Tensor, n: int, eps: float,
@@ -40,5 +49,9 @@ def sparse_points_loss(sdf: SDFField, points: torch.Tensor, n: int, gen: torch.G
     keeps the pull of a stray point bounded."""
     if points.shape[0] == 0:
         return points.sum() * 0.0
-    pick = torch.randint(0, points.shape[0], (min(n, points.shape[0]),), generator=gen).to(points.device)
-    return sdf.sdf(points[pick]).abs().mean()
+    return sdf.sdf(pick_points(points, n, gen)).abs().mean()
+
+
+def pick_points(points: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """Up to n of the points, drawn with replacement."""
+    return points[torch.randint(0, points.shape[0], (min(n, points.shape[0]),), generator=gen).to(points.device)]

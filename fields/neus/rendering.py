@@ -3,7 +3,7 @@ with cos annealing, normals for the colour network and occupancy-grid-guided sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -33,6 +33,8 @@ class RenderOut:
     normal: torch.Tensor  # (R, 3) weighted unit normals (zero where nothing was hit)
     gradients: torch.Tensor  # (M, 3) SDF gradients at the samples that went through the network (Eikonal)
     points: torch.Tensor  # (M, 3) those samples
+    extra_sdf: torch.Tensor = field(default_factory=lambda: torch.zeros(0))  # (K,) at render_rays' `extra` points
+    extra_gradients: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 3))  # (K, 3) and their gradients
 
 
 def section_alpha(sdf_start: torch.Tensor, sdf_end: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -70,15 +72,22 @@ def stratified_edges(near: torch.Tensor, far: torch.Tensor, n_samples: int, pert
     return near[:, None] + (far - near)[:, None] * u
 
 
-def network_at(sdf_field: SDFField, x: torch.Tensor, idx: torch.Tensor, base_sdf: torch.Tensor,
-               create_graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def network_at(sdf_field: SDFField, x: torch.Tensor, idx: torch.Tensor, base_sdf: torch.Tensor, create_graph: bool,
+               extra: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     """The network only at x[idx] (skipping the rest is where the time goes): SDF and gradient at all
-    of x (elsewhere base_sdf and a zero gradient: those points carry no rendering weight), and the
-    feature and gradient at x[idx] alone."""
-    if not idx.numel():
-        return base_sdf, torch.zeros_like(x), x.new_zeros(0, sdf_field.n_features), x.new_zeros(0, 3)
-    s_net, f_net, g_net = sdf_field.gradient(x[idx], create_graph=create_graph)
-    return base_sdf.index_put((idx,), s_net), torch.zeros_like(x).index_put((idx,), g_net), f_net, g_net
+    of x (elsewhere base_sdf and a zero gradient: those points carry no rendering weight), the
+    feature and gradient at x[idx] alone, and the SDF and gradient at the `extra` points, which join
+    the same network batch (one pass through the encoding's kernels instead of several)."""
+    n_extra = 0 if extra is None else extra.shape[0]
+    if not idx.numel() and not n_extra:
+        empty = x.new_zeros(0, 3)
+        return base_sdf, torch.zeros_like(x), x.new_zeros(0, sdf_field.n_features), empty, x.new_zeros(0), empty
+    pts = x[idx] if not n_extra else torch.cat([x[idx], extra])
+    s_all, f_all, g_all = sdf_field.gradient(pts, create_graph=create_graph)
+    m = idx.numel()
+    s_net, f_net, g_net = s_all[:m], f_all[:m], g_all[:m]
+    return (base_sdf.index_put((idx,), s_net), torch.zeros_like(x).index_put((idx,), g_net), f_net, g_net,
+            s_all[m:], g_all[m:])
 
 
 def sdf_values(sdf_field: SDFField, x: torch.Tensor, grid: OccupancyGrid | None) -> torch.Tensor:
@@ -105,8 +114,9 @@ def section_weights(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges:
 
 def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
                 n_samples: int, perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-                create_graph: bool = False) -> RenderOut:
-    """Render rays (o, d unit) between near and far, NeuS-style.
+                create_graph: bool = False, extra: torch.Tensor | None = None) -> RenderOut:
+    """Render rays (o, d unit) between near and far, NeuS-style; the SDF and its gradient at the
+    `extra` points (regularisers' points) come along, from the same network batch.
 
     Each section's SDF and gradient are taken at its midpoint and extended to its ends along the
     (annealed) cosine; colour comes from the midpoint, its normal, the ray direction and the SDF's
@@ -126,7 +136,7 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     else:
         base = torch.zeros(pts.shape[0], device=pts.device)
         used = torch.arange(pts.shape[0], device=pts.device)
-    sdf, grad, feat_used, grad_used = network_at(model.sdf, pts, used, base, create_graph)
+    sdf, grad, feat_used, grad_used, extra_sdf, extra_grad = network_at(model.sdf, pts, used, base, create_graph, extra)
     dirs = d[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
     cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
     sdf = sdf.reshape(n_rays, n_samples)
@@ -151,7 +161,7 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
         normal = (weights[..., None] * unit).sum(1)
     rgb = rgb_w + (1.0 - opacity)[:, None] * model.background(d)
     depth = depth_w + (1.0 - opacity) * far
-    return RenderOut(rgb, depth, opacity, weights, normal, grad_used, pts[used])
+    return RenderOut(rgb, depth, opacity, weights, normal, grad_used, pts[used], extra_sdf, extra_grad)
 
 
 def packed_compositing(t: torch.Tensor) -> bool:
@@ -203,5 +213,5 @@ class NeuSModel(nn.Module):
 
     def render(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
                perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-               create_graph: bool = False) -> RenderOut:
-        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph)
+               create_graph: bool = False, extra: torch.Tensor | None = None) -> RenderOut:
+        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph, extra)

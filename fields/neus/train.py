@@ -30,7 +30,12 @@ from fields.neus.radiance_field import (
     RadianceField,
     make_background,
 )
-from fields.neus.regularisers import curvature_loss, eikonal_loss, sparse_points_loss
+from fields.neus.regularisers import (
+    curvature_loss,
+    eikonal_term,
+    pick_points,
+    uniform_points,
+)
 from fields.neus.rendering import NeuSModel, Sharpness
 from fields.neus.sdf_field import SDFField
 from fields.nn.builder import FIELD_SPECS, build_encoding
@@ -243,22 +248,23 @@ def load_model(path: Path, device: str = "cpu") -> tuple[NeuSModel, TrainConfig,
 
 
 def batch_loss(model: NeuSModel, out, target: torch.Tensor, mask: torch.Tensor | None,
-               colour_weight: torch.Tensor | None, cfg: TrainConfig, gen: torch.Generator,
-               anchors: torch.Tensor | None = None) -> torch.Tensor:
-    """Colour (smooth L1, on the object only when colour_weight is given), Eikonal, mask BCE, curvature
-    and the sparse points' SDF."""
+               colour_weight: torch.Tensor | None, cfg: TrainConfig, gen: torch.Generator, n_eikonal: int) -> torch.Tensor:
+    """Colour (smooth L1, on the object only when colour_weight is given), Eikonal (on the samples and
+    the first n_eikonal of the render's extra points), mask BCE, curvature, and the SDF at the sparse
+    points (the rest of the extra points)."""
     colour = torch.nn.functional.smooth_l1_loss(out.rgb, target, beta=0.1, reduction="none").mean(-1)
     if colour_weight is not None:
         colour = colour * colour_weight
-    loss = colour.mean() + cfg.eikonal_weight * eikonal_loss(model.sdf, out.gradients, cfg.eikonal_points, gen)
+    eikonal = eikonal_term(torch.cat([out.gradients, out.extra_gradients[:n_eikonal]]))
+    loss = colour.mean() + cfg.eikonal_weight * eikonal
     if mask is not None and cfg.mask_weight > 0:
         opacity = out.opacity.clamp(1e-3, 1.0 - 1e-3)
         loss = loss + cfg.mask_weight * torch.nn.functional.binary_cross_entropy(opacity, mask)
     if cfg.curvature_weight > 0:
         curv = curvature_loss(model.sdf, out.points, out.gradients, cfg.eikonal_points, cfg.curvature_eps, gen)
         loss = loss + cfg.curvature_weight * curv
-    if anchors is not None and len(anchors) and cfg.points_weight > 0:
-        loss = loss + cfg.points_weight * sparse_points_loss(model.sdf, anchors, cfg.rays_per_batch, gen)
+    if out.extra_sdf.shape[0] > n_eikonal:
+        loss = loss + cfg.points_weight * out.extra_sdf[n_eikonal:].abs().mean()
     return loss
 
 
@@ -281,10 +287,16 @@ def train_step(model: NeuSModel, opt: torch.optim.Optimizer, bank: RayBank, fore
     o, d, target = bank.origins[idx].to(device), bank.dirs[idx].to(device), bank.rgb[idx].to(device)
     near, far, _ = sphere_bounds(o, d)
     anneal = min(1.0, step / cfg.cos_anneal_steps) if cfg.cos_anneal_steps > 0 else 1.0
-    out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True)
+    # the regularisers' points go through the network with the samples: the Eikonal term's uniform
+    # points, then the sparse SfM points the surface should pass through
+    extra = [uniform_points(cfg.eikonal_points, gen, device)]
+    if anchors is not None and len(anchors) and cfg.points_weight > 0:
+        extra.append(pick_points(anchors, cfg.rays_per_batch, gen))
+    out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True,
+                       extra=torch.cat(extra))
     mse = ((out.rgb - target) ** 2).mean()
     pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
-    loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, anchors)
+    loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, cfg.eikonal_points)
     if torch.isfinite(loss):
         opt.zero_grad(set_to_none=True)
         backward_to_parameters(loss, opt)

@@ -189,3 +189,44 @@ def test_parameter_only_backward_skips_unused_gradients_and_matches_the_referenc
     assert (table, False) in asked and ((2000, 3), False) in asked and (table, True) in asked
     for a, b in zip(*grads):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-4 * b.abs().max().item())
+
+
+def test_encoding_with_jacobian_matches_the_reference_and_its_parameter_gradient():
+    """forward_with_jacobian (one C pass for the features and d features / dx) against the reference
+    path's values and autograd Jacobian, and its backward (one scatter) against autograd's gradient
+    of a loss on both; 3-D with 2 features (the compiled special case), 2-D with 4, smoothstep, a
+    masked level."""
+    import pytest
+
+    from fields.encodings import hash_grid_kernels
+
+    if hash_grid_kernels.load() is None:
+        pytest.skip("no C compiler: the CPU kernels are not built and the reference path is used")
+    torch.manual_seed(2)
+    for dim, feats, interp in ((3, 2, "linear"), (3, 2, "smoothstep"), (2, 4, "linear")):
+        enc = HashGrid(dim=dim, n_levels=6, n_features=feats, log2_hashmap_size=10, base_resolution=4,
+                       finest_resolution=200, interpolation=interp)
+        with torch.no_grad():
+            enc.params.uniform_(-1, 1)
+        enc.set_active_levels(5)
+        x = torch.rand(2000, dim)
+        out, jac = enc.forward_with_jacobian(x)
+        xr = x.clone().requires_grad_(True)
+        ref = enc.reference(xr, enc.params)
+        jac_ref = torch.stack([torch.autograd.grad(ref[:, j].sum(), xr, create_graph=True)[0]
+                               for j in range(ref.shape[1])], 1)
+        assert out.shape == ref.shape and jac.shape == (2000, ref.shape[1], dim)
+        assert torch.allclose(out, ref, atol=1e-4)
+        assert torch.allclose(jac, jac_ref, atol=1e-4 * jac_ref.abs().max().item())
+        assert not jac[:, 5 * feats:].any()  # the masked level
+        g_out, g_jac = torch.randn_like(out), torch.randn_like(jac)
+        (gp,) = torch.autograd.grad((out * g_out).sum() + (jac * g_jac).sum(), enc.params)
+        (gp_ref,) = torch.autograd.grad((ref * g_out).sum() + (jac_ref * g_jac).sum(), enc.params)
+        assert torch.allclose(gp, gp_ref, atol=1e-4 * gp_ref.abs().max().item())
+
+
+def test_encoding_with_jacobian_is_left_to_autograd_where_points_need_a_gradient():
+    enc = HashGrid(dim=3, n_levels=4, n_features=2, log2_hashmap_size=12, base_resolution=4, finest_resolution=32)
+    assert enc.forward_with_jacobian(torch.rand(10, 3, requires_grad=True)) is None
+    enc.use_kernels = False
+    assert enc.forward_with_jacobian(torch.rand(10, 3)) is None
