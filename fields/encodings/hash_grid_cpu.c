@@ -61,24 +61,42 @@ static inline __attribute__((always_inline)) int64_t corner_row(int c, int dim, 
     return ((int64_t)corner_index(cc, dim, res, size, hashed) + offset) * F;
 }
 
+/* One point at one level: its features, unscaled by the level mask (always inlined, see below). */
+static inline __attribute__((always_inline)) void point_features(const float *xi, int dim, const float *params, int F,
+                                                                 float scale, uint32_t res, uint32_t size, int hashed,
+                                                                 int64_t offset, int smooth, float *acc) {
+    int32_t base[3];
+    float frac[3], dfrac[3];
+    locate(xi, dim, scale, smooth, base, frac, dfrac);
+    for (int f = 0; f < F; ++f) acc[f] = 0.0f;
+    for (int c = 0; c < (1 << dim); ++c) {
+        float wk[3], w;
+        const float *v = params + corner_row(c, dim, base, frac, res, size, hashed, offset, F, wk, &w);
+        for (int f = 0; f < F; ++f) acc[f] += w * v[f];
+    }
+}
+
+/* The encoding. 3-D with 2 features (an SDF's grid) and with 1 (a dense scalar grid, the occupancy
+ * grid's trilinear lookup) have their own copies of the loop with those sizes fixed at compile time:
+ * the corner loops unroll. */
 void hash_grid_forward(const float *x, int64_t n, int dim, const float *params, int F, int L, const float *scales,
                        const int32_t *res, const uint32_t *sizes, const int64_t *offsets, const int32_t *hashed,
                        const float *mask, int smooth, int threads, float *out) {
     /* level-outer: one level's table (at most a few MB) stays in cache while every point reads it */
     for (int l = 0; l < L; ++l) {
+        const float m = mask[l];
+        const uint32_t r = (uint32_t)res[l], size = sizes[l];
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t i = 0; i < n; ++i) {
-            const float *xi = x + i * dim;
-            int32_t base[3];
-            float frac[3], dfrac[3], acc[MAX_F] = {0};
-            locate(xi, dim, scales[l], smooth, base, frac, dfrac);
-            for (int c = 0; c < (1 << dim); ++c) {
-                float wk[3], w;
-                const float *v = params + corner_row(c, dim, base, frac, (uint32_t)res[l], sizes[l], hashed[l], offsets[l], F, wk, &w);
-                for (int f = 0; f < F; ++f) acc[f] += w * v[f];
-            }
+            float acc[MAX_F];
+            if (dim == 3 && F == 2)
+                point_features(x + i * 3, 3, params, 2, scales[l], r, size, hashed[l], offsets[l], smooth, acc);
+            else if (dim == 3 && F == 1)
+                point_features(x + i * 3, 3, params, 1, scales[l], r, size, hashed[l], offsets[l], smooth, acc);
+            else
+                point_features(x + i * dim, dim, params, F, scales[l], r, size, hashed[l], offsets[l], smooth, acc);
             float *o = out + (i * L + l) * F;
-            for (int f = 0; f < F; ++f) o[f] = acc[f] * mask[l];
+            for (int f = 0; f < F; ++f) o[f] = acc[f] * m;
         }
     }
 }

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from fields.encodings import hash_grid_kernels
 from fields.geometry.rays import sample_pdf
 from fields.geometry.volume import evaluate_on_grid
 
@@ -23,6 +24,7 @@ class OccupancyGrid:
         self.res = sdf.shape[0]
         self.band = band
         self.occupied_voxels = sdf.abs() < band
+        self._dense: tuple | None = None  # the grid as a dense hash-grid level, for the C kernels
 
     @staticmethod
     @torch.no_grad()
@@ -32,11 +34,29 @@ class OccupancyGrid:
         return OccupancyGrid(evaluate_on_grid(sdf_fn, res, device).to(device), band_voxels * voxel * 3**0.5)
 
     def coarse_sdf(self, x: torch.Tensor) -> torch.Tensor:
-        """Trilinear SDF from the grid at points x (N, 3) in [-1, 1]^3."""
+        """Trilinear SDF from the grid at points x (N, 3) in [-1, 1]^3 (clamped to it)."""
+        if x.device.type == "cpu" and x.dtype == torch.float32 and hash_grid_kernels.load() is not None:
+            return self._coarse_sdf_kernels(x)
         # grid_sample wants (z, y, x) volume order and (x, y, z) coordinates
         vol = self.sdf.permute(2, 1, 0)[None, None]
         g = x.clamp(-1.0, 1.0)[None, :, None, None, :]
         return F.grid_sample(vol, g, mode="bilinear", align_corners=True).reshape(-1)
+
+    def _coarse_sdf_kernels(self, x: torch.Tensor) -> torch.Tensor:
+        """The same lookup in the hash grid's C kernels, twice as fast as grid_sample on the CPU: a dense
+        level of resolution res, scale res - 1, whose table is the grid (x fastest) is trilinear
+        interpolation; tcnn's half-voxel shift (position = u * scale + 0.5) is undone by moving the
+        input half a voxel back."""
+        res = self.res
+        if self._dense is None:
+            size = (res**3 + 7) // 8 * 8
+            table = torch.zeros(size, 1)
+            table[: res**3, 0] = self.sdf.permute(2, 1, 0).reshape(-1).float()
+            level = {"scale": float(res - 1), "resolution": res, "size": size, "offset": 0, "hashed": False}
+            self._dense = (table, hash_grid_kernels.LevelTables([level]), torch.ones(1))
+        table, tables, mask = self._dense
+        u = (x.clamp(-1.0, 1.0) + 1.0) * 0.5 - 0.5 / (res - 1)
+        return hash_grid_kernels.CKernels.forward(u, table, tables, mask, False).reshape(-1)
 
     def sample_edges(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
                      perturb: bool, n_probe: int = 128, floor: float = 0.01) -> torch.Tensor:

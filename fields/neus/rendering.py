@@ -114,9 +114,11 @@ def section_weights(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, edges:
 
 def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
                 n_samples: int, perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-                create_graph: bool = False, extra: torch.Tensor | None = None) -> RenderOut:
+                create_graph: bool = False, extra: torch.Tensor | None = None,
+                min_transmittance: float = 1e-4) -> RenderOut:
     """Render rays (o, d unit) between near and far, NeuS-style; the SDF and its gradient at the
-    `extra` points (regularisers' points) come along, from the same network batch.
+    `extra` points (regularisers' points) come along, from the same network batch. Samples hidden
+    behind the surface (transmittance below min_transmittance) skip the colour network.
 
     Each section's SDF and gradient are taken at its midpoint and extended to its ends along the
     (annealed) cosine; colour comes from the midpoint, its normal, the ray direction and the SDF's
@@ -142,8 +144,10 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     sdf = sdf.reshape(n_rays, n_samples)
     alpha = section_alpha(sdf - cos * dists * 0.5, sdf + cos * dists * 0.5, model.sharpness())
     rgb_s = torch.zeros(pts.shape[0], 3, device=pts.device)
-    if used.numel():
-        rgb_s = rgb_s.index_put((used,), model.radiance(pts[used], dirs[used], grad_used, feat_used))
+    lit = seen(alpha, used, min_transmittance)
+    if lit.numel():
+        ids = used[lit]
+        rgb_s = rgb_s.index_put((ids,), model.radiance(pts[ids], dirs[ids], grad_used[lit], feat_used[lit]))
     rgb_s = rgb_s.reshape(n_rays, n_samples, 3)
     unit = torch.nn.functional.normalize(grad, dim=-1).reshape(n_rays, n_samples, 3)
     if packed_compositing(alpha):  # one Triton kernel composites colour, depth and normal
@@ -162,6 +166,20 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     rgb = rgb_w + (1.0 - opacity)[:, None] * model.background(d)
     depth = depth_w + (1.0 - opacity) * far
     return RenderOut(rgb, depth, opacity, weights, normal, grad_used, pts[used], extra_sdf, extra_grad)
+
+
+def seen(alpha: torch.Tensor, used: torch.Tensor, min_transmittance: float) -> torch.Tensor:
+    """Positions in `used` (flat sample indices into alpha (R, S)) of the samples whose transmittance
+    reaches min_transmittance: the others carry weight below it and get no colour (black), which
+    moves a pixel by less than min_transmittance per sample. A third of the network's samples in
+    a trained scene lie behind the surface. On a GPU every sample keeps its colour: choosing them
+    is a host sync."""
+    if alpha.is_cuda or min_transmittance <= 0.0 or not used.numel():
+        return torch.arange(used.numel(), device=used.device)
+    with torch.no_grad():
+        log_t = torch.cumsum(torch.log(1.0 - alpha + 1e-7), dim=1)
+        trans = torch.exp(torch.nn.functional.pad(log_t[:, :-1], (1, 0)))  # in front of each sample
+        return torch.nonzero(trans.reshape(-1)[used] >= min_transmittance).squeeze(1)
 
 
 def packed_compositing(t: torch.Tensor) -> bool:
