@@ -129,7 +129,7 @@ class HashGrid(nn.Module):
         return self.reference(x, self.params)
 
     def forward_with_jacobian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(encoding (N, E), d encoding / dx (N, E, d)) in one pass of the C kernels, differentiable in
+        """(encoding (N, E), d encoding / dx as (N, d, E)) in one pass of the C kernels, differentiable in
         the parameters only; None where those kernels do not run (the caller differentiates forward())."""
         if x.requires_grad or self.kernels_for(x) is not hash_grid_kernels.CKernels:
             return None

@@ -287,11 +287,12 @@ static inline __attribute__((always_inline)) void point_jacobian(const float *xi
     }
 }
 
-/* One point at one level: grad_params += w_c g + dw_c . gj per corner, times the level mask m. */
+/* One point at one level: grad_params += w_c g + dw_c . gj per corner, times the level mask m; gj's
+ * axes gj_stride apart. */
 static inline __attribute__((always_inline)) void point_scatter(const float *xi, int dim, int F, float scale, uint32_t res,
                                                                 uint32_t size, int hashed, int64_t offset, int smooth,
                                                                 float m, const float *g, const float *gj,
-                                                                float *grad_params) {
+                                                                int gj_stride, float *grad_params) {
     int32_t base[3];
     float frac[3], dfrac[3];
     locate(xi, dim, scale, smooth, base, frac, dfrac);
@@ -301,14 +302,15 @@ static inline __attribute__((always_inline)) void point_scatter(const float *xi,
         corner_dweights(c, dim, wk, dfrac, scale, dw);
         for (int f = 0; f < F; ++f) {
             float s = w * g[f];
-            for (int k = 0; k < dim; ++k) s += dw[k] * gj[f * dim + k];
+            for (int k = 0; k < dim; ++k) s += dw[k] * gj[k * gj_stride + f];
             grad_params[row + f] += s * m;
         }
     }
 }
 
 /* The encoding and its Jacobian in one pass over the corners: out (n, L, F) as the forward, jac
- * (n, L, F, dim) = d out / d x. An SDF's gradient is then a product with the decoder's, and a loss
+ * (n, dim, L, F) = d out / d x (the axis before the features: a product with a vector over the
+ * features then runs along contiguous memory). An SDF's gradient is then a product with the decoder's, and a loss
  * on it needs only first derivatives of (out, jac) in the parameters: hash_grid_backward_jacobian,
  * one scatter, instead of a backward and a double backward. Level-outer, as the forward; 3-D with
  * 2 features (the SDF's grid) has its own copy of the loop with those sizes fixed at compile time. */
@@ -320,11 +322,12 @@ void hash_grid_forward_jacobian(const float *x, int64_t n, int dim, const float 
         const float m = mask[l];
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t i = 0; i < n; ++i) {
-            float *o = out + (i * L + l) * F, *jo = jac + (i * L + l) * F * dim;
+            float *o = out + (i * L + l) * F, *jo = jac + (i * dim * L + l) * F;
             float acc[MAX_F], jacc[MAX_F * 3];
             if (m == 0.0f) {
                 for (int f = 0; f < F; ++f) o[f] = 0.0f;
-                for (int f = 0; f < F * dim; ++f) jo[f] = 0.0f;
+                for (int k = 0; k < dim; ++k)
+                    for (int f = 0; f < F; ++f) jo[k * L * F + f] = 0.0f;
                 continue;
             }
             if (dim == 3 && F == 2)
@@ -334,12 +337,14 @@ void hash_grid_forward_jacobian(const float *x, int64_t n, int dim, const float 
                 point_jacobian(x + i * dim, dim, params, F, scales[l], (uint32_t)res[l], sizes[l], hashed[l],
                                offsets[l], smooth, acc, jacc);
             for (int f = 0; f < F; ++f) o[f] = acc[f] * m;
-            for (int f = 0; f < F * dim; ++f) jo[f] = jacc[f] * m;
+            for (int k = 0; k < dim; ++k)
+                for (int f = 0; f < F; ++f) jo[k * L * F + f] = jacc[f * dim + k] * m;
         }
     }
 }
 
-/* grad_params += d(out . grad_out + jac . grad_jac) / d params: per corner w_c grad_out + dw_c . grad_jac.
+/* grad_params += d(out . grad_out + jac . grad_jac) / d params: per corner w_c grad_out + dw_c . grad_jac
+ * (grad_jac laid out as jac, (n, dim, L, F)).
  * Threads split the levels (disjoint table rows, no atomics; the same order on every run). */
 void hash_grid_backward_jacobian(const float *x, int64_t n, int dim, const float *params, int F, int L,
                                  const float *scales, const int32_t *res, const uint32_t *sizes,
@@ -352,13 +357,13 @@ void hash_grid_backward_jacobian(const float *x, int64_t n, int dim, const float
         const float m = mask[l];
         if (m == 0.0f) continue;
         for (int64_t i = 0; i < n; ++i) {
-            const float *g = grad_out + (i * L + l) * F, *gj = grad_jac + (i * L + l) * F * dim;
+            const float *g = grad_out + (i * L + l) * F, *gj = grad_jac + (i * dim * L + l) * F;
             if (dim == 3 && F == 2)
                 point_scatter(x + i * 3, 3, 2, scales[l], (uint32_t)res[l], sizes[l], hashed[l], offsets[l], smooth,
-                              m, g, gj, grad_params);
+                              m, g, gj, L * 2, grad_params);
             else
                 point_scatter(x + i * dim, dim, F, scales[l], (uint32_t)res[l], sizes[l], hashed[l], offsets[l],
-                              smooth, m, g, gj, grad_params);
+                              smooth, m, g, gj, L * F, grad_params);
         }
     }
 }

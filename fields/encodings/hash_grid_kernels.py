@@ -160,7 +160,7 @@ class CKernels:
     def forward_jacobian(x, params, tables, mask, smooth) -> tuple[torch.Tensor, torch.Tensor]:
         x_c, p_c, m_c = _c(x), _c(params), _c(mask)
         n, dim, n_out = x.shape[0], x.shape[1], len(tables.scales) * params.shape[1]
-        out, jac = torch.empty(n, n_out), torch.empty(n, n_out, dim)
+        out, jac = torch.empty(n, n_out), torch.empty(n, dim, n_out)
         load().hash_grid_forward_jacobian(*_args(x_c, p_c, tables, m_c, smooth), _ptr(out), _ptr(jac))
         return out, jac
 
@@ -173,7 +173,8 @@ class CKernels:
 
 
 class HashGridJacobianFunction(torch.autograd.Function):
-    """(x, params) -> (encoding, d encoding / dx), differentiable once in the parameters (not in x).
+    """(x, params) -> (encoding (N, E), d encoding / dx as (N, d, E)), differentiable once in the
+    parameters (not in x).
 
     What an SDF's analytic gradient needs: a loss on the gradient then costs one scatter into the
     table (the backward) instead of autograd's backward plus double backward."""
@@ -191,7 +192,7 @@ class HashGridJacobianFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             raise RuntimeError("the hash grid's Jacobian kernels give no gradient for the points")
         grad_out = torch.zeros(x.shape[0], ctx.tables.scales.numel() * params.shape[1]) if grad_out is None else grad_out
-        grad_jac = torch.zeros(*grad_out.shape, x.shape[1]) if grad_jac is None else grad_jac
+        grad_jac = torch.zeros(x.shape[0], x.shape[1], grad_out.shape[1]) if grad_jac is None else grad_jac
         grad_p = ctx.kernels.backward_jacobian(grad_out, grad_jac, x, params, ctx.tables, ctx.mask, ctx.smooth)
         return None, grad_p, None, None, None, None
 

@@ -16,7 +16,7 @@ from fields.errors import FieldsError
 from fields.nn.cam import CAMMLP
 from fields.nn.mlp import MLP, sphere_init
 from fields.nn.rbf import GaussianRBF
-from fields.nn.softplus import Softplus
+from fields.nn.softplus import Softplus, softplus_and_slope
 
 SDF_DECODERS = ("mlp", "rbf")
 
@@ -89,14 +89,14 @@ class SDFField(nn.Module):
         h, slopes, beta = torch.cat([x, enc], dim=-1), [], self.decoder.act.beta
         lins = self.decoder.linears
         for lin in lins[:-1]:
-            h = self.decoder.act(lin(h))
-            slopes.append(1.0 - torch.exp(torch.clamp_min(h * -beta, -30.0)))  # sigmoid(beta z), from the output
+            h, slope = softplus_and_slope(lin(h), beta)
+            slopes.append(slope)
         out = lins[-1](h)
         u = lins[-1].weight[:1]  # d sdf / d (last hidden layer), then back layer by layer
         for lin, slope in zip(reversed(lins[:-1]), reversed(slopes)):
             u = (u * slope) @ lin.weight
         # x enters raw and through the encoding of (x + 1) / 2
-        g = u[:, :3] + 0.5 * (jac * u[:, 3:, None]).sum(1)
+        g = u[:, :3] + 0.5 * (jac * u[:, None, 3:]).sum(2)
         return out[:, 0], out[:, 1:], g
 
     def cam_parameters(self) -> list[nn.Parameter]:

@@ -33,6 +33,32 @@ class _Softplus(torch.autograd.Function):
         return g * (1.0 - torch.exp(torch.clamp_min(y * -ctx.beta, -30.0))), None
 
 
+class _SoftplusSlope(torch.autograd.Function):
+    """(softplus_b(x), its slope sigmoid(b x)) in one pass, differentiable once: what an SDF gradient
+    written out needs (the slope multiplies the weights' chain)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, beta: float):
+        y = _Softplus.forward(ctx, x, beta)
+        slope = torch.exp(torch.clamp_min(y * -beta, -30.0)).neg_().add_(1.0)
+        ctx.save_for_backward(slope)
+        return y, slope
+
+    @staticmethod
+    def backward(ctx, gy: torch.Tensor, gs: torch.Tensor):
+        # d y / dx = s, d s / dx = b s (1 - s)
+        (slope,) = ctx.saved_tensors
+        grad = gy * slope if gy is not None else torch.zeros_like(slope)
+        if gs is not None:
+            grad = grad + gs * slope * (1.0 - slope) * ctx.beta
+        return grad, None
+
+
+def softplus_and_slope(x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(softplus_b(x), sigmoid(b x)), the second from the first (exact, without sigmoid's slow path)."""
+    return _SoftplusSlope.apply(x, beta)
+
+
 def softplus(x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     """log(1 + exp(beta x)) / beta, as torch.nn.functional.softplus (without its threshold)."""
     return _Softplus.apply(x, beta)

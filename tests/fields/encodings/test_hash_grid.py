@@ -214,11 +214,11 @@ def test_encoding_with_jacobian_matches_the_reference_and_its_parameter_gradient
         xr = x.clone().requires_grad_(True)
         ref = enc.reference(xr, enc.params)
         jac_ref = torch.stack([torch.autograd.grad(ref[:, j].sum(), xr, create_graph=True)[0]
-                               for j in range(ref.shape[1])], 1)
-        assert out.shape == ref.shape and jac.shape == (2000, ref.shape[1], dim)
+                               for j in range(ref.shape[1])], 2)
+        assert out.shape == ref.shape and jac.shape == (2000, dim, ref.shape[1])
         assert torch.allclose(out, ref, atol=1e-4)
         assert torch.allclose(jac, jac_ref, atol=1e-4 * jac_ref.abs().max().item())
-        assert not jac[:, 5 * feats:].any()  # the masked level
+        assert not jac[..., 5 * feats:].any()  # the masked level
         g_out, g_jac = torch.randn_like(out), torch.randn_like(jac)
         (gp,) = torch.autograd.grad((out * g_out).sum() + (jac * g_jac).sum(), enc.params)
         (gp_ref,) = torch.autograd.grad((ref * g_out).sum() + (jac_ref * g_jac).sum(), enc.params)

@@ -28,3 +28,18 @@ def test_gradcheck_twice():
     x = (torch.randn(20, dtype=torch.float64) * 0.03).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda v: softplus(v, 100.0), (x,))
     assert torch.autograd.gradgradcheck(lambda v: softplus(v, 100.0), (x,))
+
+
+def test_softplus_and_slope_match_torch_with_their_gradients():
+    from fields.nn.softplus import softplus_and_slope
+
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.randn(500, dtype=torch.float64, generator=gen) * 0.05).requires_grad_(True)
+    wy, ws = torch.randn(2, 500, dtype=torch.float64, generator=gen)
+    y, s = softplus_and_slope(x, 100.0)
+    y_ref, s_ref = torch.nn.functional.softplus(x, beta=100.0), torch.sigmoid(100.0 * x)
+    assert torch.allclose(y, y_ref, atol=1e-12) and torch.allclose(s, s_ref, atol=1e-12)
+    (g,) = torch.autograd.grad((y * wy + s * ws).sum(), x)
+    (g_ref,) = torch.autograd.grad((y_ref * wy + s_ref * ws).sum(), x)
+    assert torch.allclose(g, g_ref, rtol=1e-8, atol=1e-8)
+    assert torch.autograd.gradcheck(lambda v: softplus_and_slope(v, 100.0), (x[:20].detach().requires_grad_(True),))
