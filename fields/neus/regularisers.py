@@ -18,12 +18,6 @@ def eikonal_term(grads: torch.Tensor) -> torch.Tensor:
     return ((grads.norm(dim=-1) - 1.0) ** 2).mean()
 
 
-def eikonal_loss(sdf: SDFField, sample_grads: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    """(|grad f| - 1)^2 on the render's samples and on n uniform points in [-1, 1]^3."""
-    _, _, grad = sdf.gradient(uniform_points(n, gen, sample_grads.device), create_graph=True)
-    return eikonal_term(torch.cat([sample_grads, grad]))
-
-
 def curvature_loss(sdf: SDFField, points: torch.Tensor, grads: torch.Tensor, n: int, eps: float,
                    gen: torch.Generator) -> torch.Tensor:
     """Mean change of the unit normal over a random step of length ~eps, at up to n of the points.
@@ -42,16 +36,9 @@ def curvature_loss(sdf: SDFField, points: torch.Tensor, grads: torch.Tensor, n: 
     return (n0 - n1).norm(dim=-1).mean()
 
 
-def sparse_points_loss(sdf: SDFField, points: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    """Mean |f(p)| over up to n of the SfM points (normalised frame): they were triangulated from
-    several photos, so the surface passes through them. Geo-NeuS's SDF loss; it pins the surface
-    where colour alone leaves it ambiguous (a plain, textured ground seen from above). The L1 form
-    keeps the pull of a stray point bounded."""
-    if points.shape[0] == 0:
-        return points.sum() * 0.0
-    return sdf.sdf(pick_points(points, n, gen)).abs().mean()
-
-
 def pick_points(points: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    """Up to n of the points, drawn with replacement."""
+    """Up to n of the points, drawn with replacement: a batch of the sparse SfM points, where training
+    pulls |f| to zero. They were triangulated from several photos, so the surface passes through
+    them (Geo-NeuS's SDF loss); it pins the surface where colour alone leaves it ambiguous (a plain,
+    textured ground seen from above). The L1 form keeps the pull of a stray point bounded."""
     return points[torch.randint(0, points.shape[0], (min(n, points.shape[0]),), generator=gen).to(points.device)]

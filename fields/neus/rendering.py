@@ -228,8 +228,3 @@ class NeuSModel(nn.Module):
     def __init__(self, sdf: SDFField, radiance: RadianceField, background: Background, sharpness: Sharpness) -> None:
         super().__init__()
         self.sdf, self.radiance, self.background, self.sharpness = sdf, radiance, background, sharpness
-
-    def render(self, o: torch.Tensor, d: torch.Tensor, near: torch.Tensor, far: torch.Tensor, n_samples: int,
-               perturb: bool = True, grid: OccupancyGrid | None = None, anneal: float = 1.0,
-               create_graph: bool = False, extra: torch.Tensor | None = None) -> RenderOut:
-        return render_rays(self, o, d, near, far, n_samples, perturb, grid, anneal, create_graph, extra)

@@ -36,7 +36,7 @@ from fields.neus.regularisers import (
     pick_points,
     uniform_points,
 )
-from fields.neus.rendering import NeuSModel, Sharpness
+from fields.neus.rendering import NeuSModel, Sharpness, render_rays
 from fields.neus.sdf_field import SDFField
 from fields.nn.builder import FIELD_SPECS, build_encoding
 from fields.scene import Scene
@@ -53,6 +53,7 @@ class TrainConfig:
     rays_per_batch: int = 1024  # rays drawn from the training images per step
     foreground_share: float = 0.5  # with masks: this share of each batch is drawn from the object's pixels alone
     n_samples: int = 32  # sections per ray (placed by the occupancy grid where the surface is)
+    colour_min_transmittance: float = 1e-4  # samples hidden deeper behind the surface skip the colour network (0: none)
     lr: float = 5e-3  # peak learning rate (feature grids and networks alike; CAM's grids at 10x)
     warmup_steps: int = 100  # linear warm-up of the learning rate
     final_lr_factor: float = 0.1  # the learning rate decays exponentially to this share of its peak
@@ -292,8 +293,8 @@ def train_step(model: NeuSModel, opt: torch.optim.Optimizer, bank: RayBank, fore
     extra = [uniform_points(cfg.eikonal_points, gen, device)]
     if anchors is not None and len(anchors) and cfg.points_weight > 0:
         extra.append(pick_points(anchors, cfg.rays_per_batch, gen))
-    out = model.render(o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True,
-                       extra=torch.cat(extra))
+    out = render_rays(model, o, d, near, far, cfg.n_samples, grid=grid, anneal=anneal, create_graph=True,
+                      extra=torch.cat(extra), min_transmittance=cfg.colour_min_transmittance)
     mse = ((out.rgb - target) ** 2).mean()
     pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
     loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, cfg.eikonal_points)

@@ -17,7 +17,7 @@ import torch
 
 from fields.encodings.hash_grid import backward_to_parameters
 from fields.geometry.level_set import newton_snap, snap_step
-from fields.neus.regularisers import eikonal_loss
+from fields.neus.regularisers import eikonal_term, uniform_points
 from fields.neus.sdf_field import SDFField
 from fields.nn.adam import Adam
 
@@ -110,12 +110,14 @@ def bundle_adjust(sdf: SDFField, prob: BAProblem, steps: int, tau: float, huber_
             g["lr"] = lr * 0.05 ** (step / max(steps - 1, 1))
         R = so3_exp(w * free) @ R0
         t = t0 + dt * tmask
-        f, _, g = sdf.gradient(P, create_graph=True)  # one evaluation serves the snap, surface and Eikonal terms
+        # one evaluation serves the snap, surface and Eikonal terms (the Eikonal term's uniform points too)
+        f, _, g = sdf.gradient(torch.cat([P, uniform_points(512, gen, P.device)]), create_graph=True)
+        g_all, f, g = g, f[: len(P)], g[: len(P)]
         X = snap_step(P, f, g)
         near = (f.detach().abs() < tau).float()
         err = reprojection(scaled_focal(K, log_f, cam), R, t, rows(X, pidx), view, xy)
         rep = (huber(err, huber_px) * near[pidx]).sum() / near[pidx].sum().clamp_min(1.0)
-        loss = rep + surface_weight * f.abs().mean() + eikonal_weight * eikonal_loss(sdf, g, 512, gen)
+        loss = rep + surface_weight * f.abs().mean() + eikonal_weight * eikonal_term(g_all)
         opt.zero_grad(set_to_none=True)
         backward_to_parameters(loss, opt)
         opt.step()

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from fields.encodings.hash_grid import HashGrid, backward_to_parameters
-from fields.neus.regularisers import eikonal_loss
+from fields.neus.regularisers import eikonal_term, uniform_points
 from fields.neus.sdf_field import SDFField
 from fields.nn.adam import Adam
 from sfm.neural.state import Reconstruction
@@ -27,8 +27,8 @@ def fit_sdf_to_points(sdf: SDFField, points: np.ndarray, steps: int, seed: int =
     P = torch.tensor(points, dtype=torch.float32)
     opt = Adam(sdf.parameters(), lr=lr)
     for _ in range(steps):
-        f, _, g = sdf.gradient(P, create_graph=True)
-        loss = f.abs().mean() + 0.1 * eikonal_loss(sdf, g, 1024, gen)
+        f, _, g = sdf.gradient(torch.cat([P, uniform_points(1024, gen, P.device)]), create_graph=True)
+        loss = f[: len(P)].abs().mean() + 0.1 * eikonal_term(g)  # Eikonal on the points and uniform ones
         opt.zero_grad(set_to_none=True)
         backward_to_parameters(loss, opt)
         opt.step()

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fields.neus.regularisers import curvature_loss, eikonal_loss, sparse_points_loss
+from fields.neus.regularisers import curvature_loss, eikonal_term, pick_points, uniform_points
 from fields.neus.sdf_field import SDFField
 from fields.neus.train import (
     TrainConfig,
@@ -37,8 +37,8 @@ def test_every_sdf_variant_starts_near_the_sphere_and_has_second_derivatives(enc
     # the geometric init of a 64-wide layer is a noisy |x| - 0.5 (the RBF residual is exact)
     assert (sdf - (x.norm(dim=-1) - 0.5)).abs().mean() < (1e-6 if decoder == "rbf" else 0.2)
     assert torch.all(sdf[x.norm(dim=-1) < 0.2] < 0)
-    loss = eikonal_loss(model.sdf, grad, 64, torch.Generator().manual_seed(0))
-    loss.backward()  # the Eikonal term differentiates the gradient: every variant must support it
+    _, _, uniform = model.sdf.gradient(uniform_points(64, torch.Generator().manual_seed(0), x.device))
+    eikonal_term(torch.cat([grad, uniform])).backward()  # the Eikonal term differentiates the gradient: every variant must support it
     grads = [p.grad for p in model.sdf.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
@@ -154,7 +154,8 @@ def test_sparse_points_pull_the_zero_level_set_onto_them():
     before = field.sdf(plane).abs().mean().item()
     opt = torch.optim.Adam(field.parameters(), lr=5e-3)
     for _ in range(150):
-        loss = sparse_points_loss(field, plane, 256, gen) + 0.1 * eikonal_loss(field, torch.zeros(0, 3), 256, gen)
+        _, _, grad = field.gradient(uniform_points(256, gen, plane.device))
+        loss = field.sdf(pick_points(plane, 256, gen)).abs().mean() + 0.1 * eikonal_term(grad)
         opt.zero_grad()
         loss.backward()
         opt.step()
