@@ -26,13 +26,15 @@ SCENES = {"demo": ROOT / "assets" / "demo" / "images", "lego": DATA / "nerf_synt
 
 # (category, operator-name prefixes), first match wins
 CATEGORIES = [
+    ("hash encoding with Jacobian, backward (one scatter)", ("HashGridJacobianFunctionBackward",)),
+    ("hash encoding with Jacobian, forward", ("HashGridJacobianFunction",)),
     ("hash encoding, forward", ("HashGridFunction",)),
     ("hash encoding, double backward (Eikonal)", ("HashGridBackwardBackward",)),
     ("hash encoding, backward", ("HashGridBackward",)),
     ("MLP matrix products", ("aten::mm", "aten::addmm", "aten::bmm")),
     ("activations (+ backward)", ("aten::softplus", "aten::relu", "aten::threshold", "aten::sigmoid", "aten::exp",
                                   "aten::log", "aten::clamp", "aten::abs", "aten::rsub")),
-    ("occupancy and sampling", ("aten::grid_sampler", "aten::searchsorted", "aten::sort", "aten::linspace")),
+    ("occupancy and sampling", ("OccupancyGrid", "aten::grid_sampler", "aten::searchsorted", "aten::sort", "aten::linspace")),
     ("optimiser", ("aten::_fused_adam", "Optimizer")),
     ("gathers, scatters, copies", ("aten::index", "aten::copy_", "aten::cat", "aten::gather", "aten::nonzero",
                                    "aten::masked", "aten::zeros", "aten::fill_", "aten::empty", "aten::to",
