@@ -67,7 +67,15 @@ class SDFField(nn.Module):
         return out[:, 0], out[:, 1:]
 
     def sdf(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward(x)[0]
+        """The distance alone: with a plain MLP decoder only the output layer's first row runs (tracing,
+        occupancy grids and meshes read no feature; the other rows are most of that layer's work)."""
+        if self.kind != "mlp" or not isinstance(self.decoder, MLP):
+            return self.forward(x)[0]
+        h = torch.cat([x, self.encoding((x + 1.0) * 0.5)], dim=-1)
+        lins = self.decoder.linears
+        for lin in lins[:-1]:
+            h = self.decoder.act(lin(h))
+        return torch.nn.functional.linear(h, lins[-1].weight[:1], lins[-1].bias[:1])[:, 0]
 
     def set_active_levels(self, n: int) -> None:
         """Coarse-to-fine: only the first n levels of a multi-level encoding contribute (others ignore it)."""

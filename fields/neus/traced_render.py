@@ -68,6 +68,7 @@ def trace_to_surface(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, start: torch.
     ids = torch.arange(n, device=o.device)
     t, t_prev = start.clone(), start.clone()
     f_prev = torch.full_like(start, float("inf"))
+    brackets = []  # (rays, t before, f before, t inside, f inside) of each step's overshoots
     for step in range(max_steps):
         if ids.numel() <= tail * n:
             break
@@ -78,11 +79,8 @@ def trace_to_surface(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, start: torch.
         if step == 0:
             starts_inside[ids[inside]] = True
         else:
-            cross = inside & ~near_pass
-            if bool(cross.any()):
-                c = torch.nonzero(cross).squeeze(1)
-                depth[ids[c]] = refine_crossing(sdf, oi[c], di[c], t_prev[c], f_prev[c], t[c], f[c], refine)
-                hit[ids[c]] = True
+            c = torch.nonzero(inside & ~near_pass).squeeze(1)
+            brackets.append((ids[c], t_prev[c], f_prev[c], t[c], f[c]))  # refined together after the march
             unsettled[ids[inside & near_pass]] = True
         conv = (f.abs() <= eps) & ~inside
         good = conv & ~near_pass
@@ -100,6 +98,10 @@ def trace_to_surface(sdf: SDFFn, o: torch.Tensor, d: torch.Tensor, start: torch.
         ids, t_prev, f_prev = ids[going], t[going], f[going]
         t, near_pass = t_next[going], near_pass[going]
     unsettled[ids] = True  # out of steps, or the last few (each step costs as much in overhead as in work)
+    if brackets:  # one batch for every overshoot: refine's few evaluations per step cost more in overhead than work
+        r, a, fa, b, fb = (torch.cat(parts) for parts in zip(*brackets))
+        depth[r] = refine_crossing(sdf, o[r], d[r], a, fa, b, fb, refine)
+        hit[r] = True
     return SurfaceTrace(depth, hit, unsettled, starts_inside)
 
 

@@ -54,3 +54,13 @@ def test_gradient_without_a_graph_is_detached_and_the_points_get_none():
     field.encoding.use_kernels = False  # autograd's gradient of the reference encoding
     _, _, grad_ref = field.gradient(x, create_graph=False)
     assert torch.allclose(grad, grad_ref, atol=1e-5)
+
+
+def test_distance_alone_equals_the_forward_first_output():
+    torch.manual_seed(3)
+    field = SDFField(HashGrid(dim=3, n_levels=4, n_features=2, log2_hashmap_size=12, base_resolution=8,
+                              finest_resolution=64), hidden=16, depth=2)
+    with torch.no_grad():
+        field.encoding.params.uniform_(-0.5, 0.5)
+    x = torch.rand(300, 3) * 2.0 - 1.0
+    assert torch.allclose(field.sdf(x), field(x)[0], atol=1e-6)
