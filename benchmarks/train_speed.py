@@ -80,7 +80,8 @@ def main() -> None:
     ap.add_argument("--only", choices=("baseline", "ours"), help="train one side only")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds after the runs")
     ap.add_argument("--chunk", type=int, default=100, help="steps timed per side and round")
-    ap.add_argument("--skip-runs", action="store_true", help="reuse the runs a previous call left beside the scene")
+    ap.add_argument("--skip-runs", choices=("baseline", "all"),
+                    help="reuse the baseline's run (or both) a previous call left beside the scene")
     args = ap.parse_args()
     if not (args.scene / "scene.json").is_file():
         subprocess.run([sys.executable, "-m", "apps.cli", "sfm", str(ROOT / "assets" / "demo" / "images"), "-o",
@@ -95,7 +96,8 @@ def main() -> None:
             if args.only and side != args.only:
                 continue
             run = out / f"train_speed_{side}"
-            wall = 0.0 if args.skip_runs else train_in(tree, args.scene, run, args.steps)
+            reuse = args.skip_runs == "all" or (args.skip_runs == "baseline" and side == "baseline")
+            wall = 0.0 if reuse else train_in(tree, args.scene, run, args.steps)
             loop, scored = trained_seconds(run), score(run)
             rows.append({"side": f"baseline {args.baseline}" if side == "baseline" else "this tree", "wall_s": wall,
                          "train_s": loop, "rays_per_s": args.steps * scored["rays_per_batch"] / loop, **scored})
