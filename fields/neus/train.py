@@ -52,7 +52,7 @@ class TrainConfig:
     steps: int = 1500  # optimiser steps
     rays_per_batch: int = 1024  # rays drawn from the training images per step
     foreground_share: float = 0.5  # with masks: this share of each batch is drawn from the object's pixels alone
-    n_samples: int = 32  # sections per ray (placed by the occupancy grid where the surface is)
+    n_samples: int = 64  # sections per ray (placed by the occupancy grid where the surface is)
     colour_min_transmittance: float = 1e-4  # samples hidden deeper behind the surface skip the colour network (0: none)
     lr: float = 5e-3  # peak learning rate (feature grids and networks alike; CAM's grids at 10x)
     warmup_steps: int = 100  # linear warm-up of the learning rate
