@@ -11,7 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from fields.neus.regularisers import curvature_loss, eikonal_term, pick_points, uniform_points
+from fields.neus.regularisers import (
+    curvature_loss,
+    eikonal_term,
+    pick_points,
+    uniform_points,
+)
 from fields.neus.sdf_field import SDFField
 from fields.neus.train import (
     TrainConfig,
