@@ -122,9 +122,7 @@ class HashGrid(nn.Module):
             return self._forward_tcnn(x, enc)
         kernels = self.kernels_for(x)
         if kernels is not None:
-            if self._tables is None:
-                self._tables = hash_grid_kernels.LevelTables(self.levels)
-            return hash_grid_kernels.HashGridFunction.apply(x, self.params, self._tables, self.level_mask,
+            return hash_grid_kernels.HashGridFunction.apply(x, self.params, self.level_tables(), self.level_mask,
                                                             self.interpolation == "smoothstep", self.reference, kernels)
         return self.reference(x, self.params)
 
@@ -133,10 +131,14 @@ class HashGrid(nn.Module):
         the parameters only; None where those kernels do not run (the caller differentiates forward())."""
         if x.requires_grad or self.kernels_for(x) is not hash_grid_kernels.CKernels:
             return None
+        return hash_grid_kernels.HashGridJacobianFunction.apply(x, self.params, self.level_tables(), self.level_mask,
+                                                                self.interpolation == "smoothstep")
+
+    def level_tables(self) -> hash_grid_kernels.LevelTables:
+        """The per-level constants as the kernels read them (made on first use)."""
         if self._tables is None:
             self._tables = hash_grid_kernels.LevelTables(self.levels)
-        return hash_grid_kernels.HashGridJacobianFunction.apply(x, self.params, self._tables, self.level_mask,
-                                                                self.interpolation == "smoothstep")
+        return self._tables
 
     def kernels_for(self, x: torch.Tensor):
         """The compiled kernels for x's device, or None (the PyTorch reference path): the C kernels on the

@@ -61,6 +61,16 @@ static inline __attribute__((always_inline)) int64_t corner_row(int c, int dim, 
     return ((int64_t)corner_index(cc, dim, res, size, hashed) + offset) * F;
 }
 
+/* d w_c / d x_k for corner c (sign times d frac / d pos times the scale times the other axes' weights) */
+static inline __attribute__((always_inline)) void corner_dweights(int c, int dim, const float *wk, const float *dfrac, float scale, float *dw) {
+    for (int k = 0; k < dim; ++k) {
+        float d = ((c >> k) & 1 ? 1.0f : -1.0f) * dfrac[k] * scale;
+        for (int j = 0; j < dim; ++j)
+            if (j != k) d *= wk[j];
+        dw[k] = d;
+    }
+}
+
 /* One point at one level: its features, unscaled by the level mask (always inlined, see below). */
 static inline __attribute__((always_inline)) void point_features(const float *xi, int dim, const float *params, int F,
                                                                  float scale, uint32_t res, uint32_t size, int hashed,
@@ -137,14 +147,10 @@ void hash_grid_backward(const float *x, int64_t n, int dim, const float *params,
                     if (grad_params)
                         for (int f = 0; f < F; ++f) grad_params[row + f] += w * gl[f];
                     if (gx_t) {
-                        float dot = 0.0f;
+                        float dot = 0.0f, dw[3];
                         for (int f = 0; f < F; ++f) dot += gl[f] * params[row + f];
-                        for (int k = 0; k < dim; ++k) {
-                            float d = ((c >> k) & 1 ? 1.0f : -1.0f) * dfrac[k] * scales[l];
-                            for (int j = 0; j < dim; ++j)
-                                if (j != k) d *= wk[j];
-                            gx_t[i * dim + k] += d * dot;
-                        }
+                        corner_dweights(c, dim, wk, dfrac, scales[l], dw);
+                        for (int k = 0; k < dim; ++k) gx_t[i * dim + k] += dw[k] * dot;
                     }
                 }
             }
@@ -207,13 +213,10 @@ void hash_grid_backward_backward(const float *x, int64_t n, int dim, const float
                     float wk[3], w, dw[3], sgn[3];
                     int64_t row = corner_row(c, dim, base, frac, (uint32_t)res[l], sizes[l], hashed[l], offsets[l], F, wk, &w);
                     float ggdw = 0.0f;
+                    corner_dweights(c, dim, wk, dfrac, scales[l], dw);
                     for (int k = 0; k < dim; ++k) {
                         sgn[k] = (c >> k) & 1 ? 1.0f : -1.0f;
-                        float d = sgn[k] * dfrac[k] * scales[l];
-                        for (int j = 0; j < dim; ++j)
-                            if (j != k) d *= wk[j];
-                        dw[k] = d;
-                        ggdw += ggi[k] * d;
+                        ggdw += ggi[k] * dw[k];
                     }
                     const float *v = params + row;
                     for (int f = 0; f < F; ++f) acc[f] += ggdw * v[f];
@@ -253,16 +256,6 @@ void hash_grid_backward_backward(const float *x, int64_t n, int dim, const float
             grad_x2[i] = sum;
         }
         free(gx_all);
-    }
-}
-
-/* d w_c / d x_k for corner c (sign times d frac / d pos times the scale times the other axes' weights) */
-static inline __attribute__((always_inline)) void corner_dweights(int c, int dim, const float *wk, const float *dfrac, float scale, float *dw) {
-    for (int k = 0; k < dim; ++k) {
-        float d = ((c >> k) & 1 ? 1.0f : -1.0f) * dfrac[k] * scale;
-        for (int j = 0; j < dim; ++j)
-            if (j != k) d *= wk[j];
-        dw[k] = d;
     }
 }
 

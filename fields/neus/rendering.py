@@ -50,8 +50,8 @@ def annealed_cos(true_cos: torch.Tensor, anneal: float) -> torch.Tensor:
     return -(torch.relu(-true_cos * 0.5 + 0.5) * (1.0 - anneal) + torch.relu(-true_cos) * anneal)
 
 
-def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
-    """Compositing weights alpha_i * prod_{j<i} (1 - alpha_j) along each row.
+def transmittance(alpha: torch.Tensor) -> torch.Tensor:
+    """prod_{j<i} (1 - alpha_j) along each row: the light left in front of each section.
 
     The product is a cumulative sum of logs: torch.cumprod's backward takes a slow path with
     a host sync (tens of ms per batch on a GPU), a cumsum's backward is one more cumsum. The log
@@ -59,7 +59,12 @@ def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
     underflowing exp leaves the vectorised path (20x slower); e^-80 is as good as nothing here.
     """
     log_t = torch.cumsum(torch.log(1.0 - alpha + 1e-7), dim=1).clamp_min(-80.0)
-    return alpha * torch.exp(torch.nn.functional.pad(log_t[:, :-1], (1, 0)))
+    return torch.exp(torch.nn.functional.pad(log_t[:, :-1], (1, 0)))
+
+
+def alpha_weights(alpha: torch.Tensor) -> torch.Tensor:
+    """Compositing weights alpha_i * prod_{j<i} (1 - alpha_j) along each row."""
+    return alpha * transmittance(alpha)
 
 
 def stratified_edges(near: torch.Tensor, far: torch.Tensor, n_samples: int, perturb: bool) -> torch.Tensor:
@@ -143,14 +148,16 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     cos = annealed_cos((dirs * grad).sum(-1), anneal).reshape(n_rays, n_samples)
     sdf = sdf.reshape(n_rays, n_samples)
     alpha = section_alpha(sdf - cos * dists * 0.5, sdf + cos * dists * 0.5, model.sharpness())
+    packed = packed_compositing(alpha)
+    trans = None if packed and alpha.is_cuda else transmittance(alpha)  # the colour skip's and PyTorch compositing's
     rgb_s = torch.zeros(pts.shape[0], 3, device=pts.device)
-    lit = seen(alpha, used, min_transmittance)
+    lit = seen(trans, used, min_transmittance)
     if lit.numel():
         ids = used[lit]
         rgb_s = rgb_s.index_put((ids,), model.radiance(pts[ids], dirs[ids], grad_used[lit], feat_used[lit]))
     rgb_s = rgb_s.reshape(n_rays, n_samples, 3)
     unit = torch.nn.functional.normalize(grad, dim=-1).reshape(n_rays, n_samples, 3)
-    if packed_compositing(alpha):  # one Triton kernel composites colour, depth and normal
+    if packed:  # one Triton kernel composites colour, depth and normal
         from fields.neus.compositing_triton import composite_packed
 
         offsets = torch.arange(n_rays + 1, device=alpha.device) * n_samples
@@ -159,7 +166,7 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
         rgb_w, depth_w, normal = comp[:, :3], comp[:, 3], comp[:, 4:]
         weights = alpha.new_zeros(n_rays, 0)
     else:
-        weights = alpha_weights(alpha)
+        weights = alpha * trans
         opacity = weights.sum(1)
         rgb_w, depth_w = (weights[..., None] * rgb_s).sum(1), (weights * mids).sum(1)
         normal = (weights[..., None] * unit).sum(1)
@@ -168,18 +175,15 @@ def render_rays(model: "NeuSModel", o: torch.Tensor, d: torch.Tensor, near: torc
     return RenderOut(rgb, depth, opacity, weights, normal, grad_used, pts[used], extra_sdf, extra_grad)
 
 
-def seen(alpha: torch.Tensor, used: torch.Tensor, min_transmittance: float) -> torch.Tensor:
-    """Positions in `used` (flat sample indices into alpha (R, S)) of the samples whose transmittance
-    reaches min_transmittance: the others carry weight below it and get no colour (black), which
-    moves a pixel by less than min_transmittance per sample. A third of the network's samples in
-    a trained scene lie behind the surface. On a GPU every sample keeps its colour: choosing them
-    is a host sync."""
-    if alpha.is_cuda or min_transmittance <= 0.0 or not used.numel():
+def seen(trans: torch.Tensor | None, used: torch.Tensor, min_transmittance: float) -> torch.Tensor:
+    """Positions in `used` (flat sample indices into trans (R, S), the transmittance in front of each
+    sample) of the samples where it reaches min_transmittance: the others carry weight below it and
+    get no colour (black), which moves a pixel by less than min_transmittance per sample. A third of
+    the network's samples in a trained scene lie behind the surface. Without trans and on a GPU every
+    sample keeps its colour: choosing them is a host sync."""
+    if trans is None or trans.is_cuda or min_transmittance <= 0.0 or not used.numel():
         return torch.arange(used.numel(), device=used.device)
-    with torch.no_grad():
-        log_t = torch.cumsum(torch.log(1.0 - alpha + 1e-7), dim=1)
-        trans = torch.exp(torch.nn.functional.pad(log_t[:, :-1], (1, 0)))  # in front of each sample
-        return torch.nonzero(trans.reshape(-1)[used] >= min_transmittance).squeeze(1)
+    return torch.nonzero(trans.detach().reshape(-1)[used] >= min_transmittance).squeeze(1)
 
 
 def packed_compositing(t: torch.Tensor) -> bool:

@@ -71,11 +71,9 @@ class SDFField(nn.Module):
         occupancy grids and meshes read no feature; the other rows are most of that layer's work)."""
         if self.kind != "mlp" or not isinstance(self.decoder, MLP):
             return self.forward(x)[0]
-        h = torch.cat([x, self.encoding((x + 1.0) * 0.5)], dim=-1)
-        lins = self.decoder.linears
-        for lin in lins[:-1]:
-            h = self.decoder.act(lin(h))
-        return torch.nn.functional.linear(h, lins[-1].weight[:1], lins[-1].bias[:1])[:, 0]
+        h = self.decoder.hidden(torch.cat([x, self.encoding((x + 1.0) * 0.5)], dim=-1))
+        last = self.decoder.linears[-1]
+        return torch.nn.functional.linear(h, last.weight[:1], last.bias[:1])[:, 0]
 
     def set_active_levels(self, n: int) -> None:
         """Coarse-to-fine: only the first n levels of a multi-level encoding contribute (others ignore it)."""

@@ -249,10 +249,11 @@ def load_model(path: Path, device: str = "cpu") -> tuple[NeuSModel, TrainConfig,
 
 
 def batch_loss(model: NeuSModel, out, target: torch.Tensor, mask: torch.Tensor | None,
-               colour_weight: torch.Tensor | None, cfg: TrainConfig, gen: torch.Generator, n_eikonal: int) -> torch.Tensor:
+               colour_weight: torch.Tensor | None, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
     """Colour (smooth L1, on the object only when colour_weight is given), Eikonal (on the samples and
-    the first n_eikonal of the render's extra points), mask BCE, curvature, and the SDF at the sparse
-    points (the rest of the extra points)."""
+    the first cfg.eikonal_points of the render's extra points, the uniform ones), mask BCE, curvature,
+    and the SDF at the sparse points (the rest of the extra points)."""
+    n_eikonal = cfg.eikonal_points
     colour = torch.nn.functional.smooth_l1_loss(out.rgb, target, beta=0.1, reduction="none").mean(-1)
     if colour_weight is not None:
         colour = colour * colour_weight
@@ -297,7 +298,7 @@ def train_step(model: NeuSModel, opt: torch.optim.Optimizer, bank: RayBank, fore
                       extra=torch.cat(extra), min_transmittance=cfg.colour_min_transmittance)
     mse = ((out.rgb - target) ** 2).mean()
     pick = lambda t: None if t is None else t[idx].to(device)  # noqa: E731
-    loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen, cfg.eikonal_points)
+    loss = batch_loss(model, out, target, pick(bank.mask), pick(bank.colour_weight), cfg, gen)
     if torch.isfinite(loss):
         opt.zero_grad(set_to_none=True)
         backward_to_parameters(loss, opt)

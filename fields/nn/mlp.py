@@ -35,12 +35,14 @@ class MLP(nn.Module):
             for i, lin in enumerate(self.linears):
                 self.linears[i] = nn.utils.parametrizations.weight_norm(lin)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, lin in enumerate(self.linears):
-            x = lin(x)
-            if i < len(self.linears) - 1:
-                x = self.act(x)
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (the output layer's input)."""
+        for lin in self.linears[:-1]:
+            x = self.act(lin(x))
         return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linears[-1](self.hidden(x))
 
 
 def sphere_init(mlp: MLP, n_coords: int, radius: float) -> None:

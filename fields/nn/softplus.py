@@ -16,21 +16,30 @@ import torch
 from torch import nn
 
 
+def _values(x: torch.Tensor, beta: float) -> torch.Tensor:
+    # exp(-30) stays a normal float (denormals take a slow path), and log(1 + e) is used: log1p of small
+    # values takes one too; the absolute error, below 1e-7 / beta in float32, is far under the values.
+    return x.abs().mul_(-beta).clamp_min_(-30.0).exp_().add_(1.0).log_().div_(beta).add_(x.clamp_min(0.0))
+
+
+def _slope(y: torch.Tensor, beta: float) -> torch.Tensor:
+    """sigmoid(b x) = 1 - exp(-b y) from the output y, without sigmoid's slow path for large |b x|
+    (differentiable: the double backward goes through it)."""
+    return 1.0 - torch.exp(torch.clamp_min(y * -beta, -30.0))
+
+
 class _Softplus(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, beta: float) -> torch.Tensor:
         ctx.beta = beta
-        # exp(-30) stays a normal float (denormals take a slow path), and log(1 + e) is used: log1p of small
-        # values takes one too; the absolute error, below 1e-7 / beta in float32, is far under the values.
-        y = x.abs().mul_(-beta).clamp_min_(-30.0).exp_().add_(1.0).log_().div_(beta).add_(x.clamp_min(0.0))
+        y = _values(x, beta)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
-        # sigmoid(b x) = 1 - exp(-b y): from the output, without sigmoid's slow path for large |b x|
         (y,) = ctx.saved_tensors
-        return g * (1.0 - torch.exp(torch.clamp_min(y * -ctx.beta, -30.0))), None
+        return g * _slope(y, ctx.beta), None
 
 
 class _SoftplusSlope(torch.autograd.Function):
@@ -39,8 +48,9 @@ class _SoftplusSlope(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, beta: float):
-        y = _Softplus.forward(ctx, x, beta)
-        slope = torch.exp(torch.clamp_min(y * -beta, -30.0)).neg_().add_(1.0)
+        y = _values(x, beta)
+        slope = _slope(y, beta)
+        ctx.beta = beta
         ctx.save_for_backward(slope)
         return y, slope
 

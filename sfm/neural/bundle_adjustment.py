@@ -111,8 +111,8 @@ def bundle_adjust(sdf: SDFField, prob: BAProblem, steps: int, tau: float, huber_
         R = so3_exp(w * free) @ R0
         t = t0 + dt * tmask
         # one evaluation serves the snap, surface and Eikonal terms (the Eikonal term's uniform points too)
-        f, _, g = sdf.gradient(torch.cat([P, uniform_points(512, gen, P.device)]), create_graph=True)
-        g_all, f, g = g, f[: len(P)], g[: len(P)]
+        f_all, _, g_all = sdf.gradient(torch.cat([P, uniform_points(512, gen, P.device)]), create_graph=True)
+        f, g = f_all[: len(P)], g_all[: len(P)]
         X = snap_step(P, f, g)
         near = (f.detach().abs() < tau).float()
         err = reprojection(scaled_focal(K, log_f, cam), R, t, rows(X, pidx), view, xy)
