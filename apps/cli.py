@@ -20,6 +20,16 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="override one config value (repeatable), e.g. --set train.steps=3000")
 
 
+def _add_wait_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", action="store_true",
+                   help="when another command is writing to the run folder, wait for it instead of stopping")
+
+
+def _add_images_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", type=Path, metavar="DIR",
+                   help="where the run's photos are now, when they moved (default: where the run recorded them)")
+
+
 def _add_viewer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--viewer", action=argparse.BooleanOptionalAction, default=None,
                    help="live web viewer (default: on, see viewer.enabled)")
@@ -60,53 +70,73 @@ def _config(args: argparse.Namespace, run: Path, cfg: dict | None = None) -> dic
     return cfg
 
 
+def _locked(args: argparse.Namespace, run: Path):
+    """The run folder's lock for this command (apps/run_lock.py): refused at once while another command
+    holds it, unless --wait."""
+    from apps.run_lock import run_lock
+
+    return run_lock(run, wait=getattr(args, "wait", False))
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     from apps import pipeline
+    from fields.io_utils import ensure_space
 
     images = Path(args.images)
     cfg = _settings(args)
     inputs = pipeline.read_inputs(images, cfg)  # read once; a bad folder fails before the run folder exists
-    if args.force and args.output.exists():
-        _clear_run(args.output)
-    _config(args, args.output, cfg)
-    pipeline.setup_logging(args.output)
-    with _viewer(args, cfg, args.output) as viewer:
-        seconds = pipeline.reconstruct(images, args.output, cfg, viewer, inputs)
-    pipeline.log.info(pipeline.summary(args.output, seconds))
+    if not (args.output / "stages.json").is_file() or args.force:
+        ensure_space(args.output, pipeline.space_needed(len(inputs.views), cfg))
+    with _locked(args, args.output):
+        if args.force:
+            _clear_run(args.output)
+        _config(args, args.output, cfg)
+        pipeline.setup_logging(args.output)
+        with _viewer(args, cfg, args.output) as viewer:
+            seconds = pipeline.reconstruct(images, args.output, cfg, viewer, inputs)
+        pipeline.log.info(pipeline.summary(args.output, seconds))
 
 
 def _clear_run(run: Path) -> None:
+    """Everything in a run folder but its lock (held by this command)."""
     import shutil
 
-    if not (run / "stages.json").is_file() and any(run.iterdir()):
+    from apps.run_lock import LOCK_NAME
+
+    entries = [p for p in run.iterdir() if p.name != LOCK_NAME]
+    if entries and not (run / "stages.json").is_file():
         raise FieldsError(f"{run} is not a fields run folder; refusing to delete it")
-    shutil.rmtree(run)
+    for p in entries:
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
 def cmd_sfm(args: argparse.Namespace) -> None:
+    import time
+
     from apps import pipeline
 
     cfg = _settings(args)
     inputs = pipeline.read_inputs(Path(args.images), cfg)  # read once, before the run folder exists
-    _config(args, args.output, cfg)
-    pipeline.setup_logging(args.output)
-    stages = pipeline.Stages(args.output)
-    import time
-
-    t0 = time.time()
-    with _viewer(args, cfg, args.output) as viewer:
-        pipeline.run_sfm(Path(args.images), args.output, cfg, viewer, inputs)
-    stages.mark("sfm", time.time() - t0)
+    with _locked(args, args.output):
+        _config(args, args.output, cfg)
+        pipeline.setup_logging(args.output)
+        stages = pipeline.Stages(args.output)
+        t0 = time.time()
+        with _viewer(args, cfg, args.output) as viewer:
+            pipeline.run_sfm(Path(args.images), args.output, cfg, viewer, inputs)
+        stages.mark("sfm", time.time() - t0)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from apps import pipeline
 
-    cfg = _config(args, args.output)
-    pipeline.setup_logging(args.output)
-    scene = pipeline.prepare_training_scene(Path(args.data), args.output, cfg)
-    with _viewer(args, cfg, args.output) as viewer:
-        pipeline.run_training(scene, args.output, cfg, viewer)
+    cfg = _settings(args)
+    with _locked(args, args.output):
+        scene = pipeline.prepare_training_scene(Path(args.data), args.output, cfg, args.images)
+        _config(args, args.output, cfg)
+        pipeline.setup_logging(args.output)
+        with _viewer(args, cfg, args.output) as viewer:
+            pipeline.run_training(scene, args.output, cfg, viewer)
 
 
 def cmd_view(args: argparse.Namespace) -> None:
@@ -121,11 +151,15 @@ def cmd_view(args: argparse.Namespace) -> None:
     if not (run / "scene.json").is_file():
         raise FieldsError(f"{run}: not a fields run folder (no scene.json)")
     cfg = config.load_preset(str(run / "config.yaml")) if (run / "config.yaml").is_file() else config.load_preset("default")
+    scene = Scene.load(run, args.images)
+    problem = scene.located.problem() if scene.located is not None else None
+    if problem:
+        warnings.warn(f"{problem}; the cameras are shown without them (give their folder with --images DIR)",
+                      stacklevel=1)
     args.viewer = True
     with _viewer(args, cfg, run) as viewer:
         if viewer is None:
             raise FieldsError("the viewer could not start (see the warning above)")
-        scene = Scene.load(run)
         viewer.show_scene(scene, f"{run}: {len(scene.registered())} views")
         ckpt = run / "checkpoints" / "field.pt"
         if ckpt.is_file():
@@ -142,8 +176,7 @@ def cmd_view(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from apps import config, pipeline
-    from fields.export.mesh import export_mesh
+    from apps import config
     from fields.neus.train import load_model
     from fields.scene import Scene
 
@@ -153,6 +186,14 @@ def cmd_export(args: argparse.Namespace) -> None:
     cfg = config.load_preset(str(run / "config.yaml")) if (run / "config.yaml").is_file() else config.load_preset("default")
     scene = Scene.load(run)
     model, _, _ = load_model(run / "checkpoints" / "field.pt")
+    with _locked(args, run):
+        _export(args, run, cfg, scene, model)
+
+
+def _export(args: argparse.Namespace, run: Path, cfg: dict, scene, model) -> None:
+    from apps import pipeline
+    from fields.export.mesh import export_mesh
+
     if args.what == "mesh":
         out = args.output or run / f"mesh.{args.format}"
         mesh = export_mesh(model, scene, Path(out), args.resolution or cfg["export"]["mesh_resolution"],
@@ -191,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", type=Path, help="folder of photos")
     p.add_argument("-o", "--output", type=Path, required=True, help="run folder")
     p.add_argument("--force", action="store_true", help="start over instead of resuming")
+    _add_wait_arg(p)
     _add_backend_arg(p)
     _add_config_args(p)
     _add_viewer_args(p)
@@ -199,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sfm", help="camera poses from images; writes a COLMAP model and transforms.json")
     p.add_argument("images", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
+    _add_wait_arg(p)
     _add_backend_arg(p)
     _add_config_args(p)
     _add_viewer_args(p)
@@ -207,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the SDF + radiance field on posed images")
     p.add_argument("data", type=Path, help="run folder, transforms.json, NeRF-synthetic folder or COLMAP model")
     p.add_argument("-o", "--output", type=Path, required=True)
+    _add_images_arg(p)
+    _add_wait_arg(p)
     _add_config_args(p)
     _add_viewer_args(p)
     p.set_defaults(func=cmd_train)
@@ -220,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="viewer address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="viewer port (default 7007; the next free one when busy)")
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+    _add_images_arg(p)
     p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("export", help="mesh or video from a trained run")
@@ -232,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--keep-unseen", action="store_true", help="keep surface that no training camera saw")
     m.add_argument("--decimate", type=int, metavar="FACES", help="quadric decimation to about this many faces (0: off)")
     m.add_argument("-o", "--output", type=Path)
+    _add_wait_arg(m)
     m.set_defaults(func=cmd_export)
     v = esub.add_parser("video", help="RGB, depth and normal videos (MP4) along an orbit or a camera path")
     v.add_argument("run", type=Path)
@@ -240,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--frames", type=int)
     v.add_argument("--size", type=int, help="longer side in pixels (at most; even sides)")
     v.add_argument("-o", "--output", type=Path)
+    _add_wait_arg(v)
     v.set_defaults(func=cmd_export)
 
     p = sub.add_parser("fit", help="fit a coordinate network to a signal")
@@ -285,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--surface", type=Path, help="ground-truth surface mesh for Chamfer / F-score")
     v.add_argument("--align", type=Path, help="reference poses whose frame the surface is in (default: same frame)")
     v.add_argument("-o", "--output", type=Path, help="JSON file (default: RUN/view_metrics.json)")
+    _add_images_arg(v)
     v.set_defaults(func=cmd_eval_views)
     return ap
 
@@ -307,7 +356,20 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
         sys.stderr.close()
         return 141
+    except OSError as exc:  # an I/O failure no stage turned into its own line (a full disk, a lost mount)
+        print(f"error: {_os_error_line(exc)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for an OSError: what failed, on which file, with free space when the disk is full."""
+    from fields.io_utils import NO_SPACE, no_space
+
+    if exc.errno in NO_SPACE and exc.filename:
+        return str(no_space(exc.filename, None))
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def cmd_eval_views(args: argparse.Namespace) -> None:
     run = Path(args.run)
     if not (run / "checkpoints" / "field.pt").is_file():
         raise FieldsError(f"{run}: no trained field (checkpoints/field.pt); run `fields train` first")
-    scene = Scene.load(run)
+    scene = Scene.load(run, args.images)
+    scene.require_images()
     model, tcfg, _ = load_model(run / "checkpoints" / "field.pt")
     views = scene.held_out_views()[:: max(args.every, 1)]
     if not views:

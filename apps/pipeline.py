@@ -233,13 +233,16 @@ def export_video(model, scene: Scene, out: Path, path: str, frames: int, size: i
 
 
 def reconstruct(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene | None = None) -> dict:
-    """The whole pipeline; returns the per-stage seconds. Finished stages are skipped on a rerun."""
+    """The whole pipeline; returns the per-stage seconds. Finished stages are skipped on a rerun, which
+    finds the photos in `images` when the run and its photos have moved."""
     stages = Stages(run)
     if not stages.finished("sfm"):
         t0 = time.time()
         run_sfm(images, run, cfg, viewer, inputs)
         stages.mark("sfm", time.time() - t0)
-    scene = Scene.load(run)
+    scene = Scene.load(run, images)
+    if not stages.finished("train") or not stages.finished("eval"):
+        scene.require_images()
     if not stages.finished("train"):
         t0 = time.time()
         run_training(scene, run, cfg, viewer)
@@ -255,17 +258,32 @@ def reconstruct(images: Path, run: Path, cfg: dict, viewer=None, inputs: Scene |
     return stages.done
 
 
-def prepare_training_scene(data: Path, run: Path, cfg: dict) -> Scene:
-    """A posed Scene for `fields train`: from a run folder as it is, or from any readable input, normalised."""
-    scene = load_scene(data)
+def prepare_training_scene(data: Path, run: Path, cfg: dict, images: Path | None = None) -> Scene:
+    """A posed Scene for `fields train`: from a run folder as it is (its photos under `images` when they
+    moved), or from any readable input, normalised; written into run unless it is that run folder and
+    its photos stayed where they were. Fails, before writing, when photos are missing or changed."""
+    scene = load_scene(data, images=images)
     if not scene.registered():
         raise FieldsError(f"{data}: no posed views (run `fields sfm` first)")
+    scene.require_images()
     if not (Path(data) / "scene.json").is_file():
         prepare_scene(scene, cfg)
         write_scene_outputs(scene, run)
-    elif Path(data).resolve() != run.resolve():
+    elif Path(data).resolve() != run.resolve() or images is not None:
         write_scene_outputs(scene, run)
     return scene
+
+
+def space_needed(n_images: int, cfg: dict) -> int:
+    """About how many bytes a reconstruction of n_images photos writes: the SfM database (keypoints,
+    descriptors and matches, about 3 MB a photo), the checkpoint with its optimiser moments (twice,
+    while a new one replaces the old), the mesh and the videos."""
+    t, e = cfg["train"], cfg["export"]
+    table = t["hash_levels"] * (1 << t["hash_log2_size"]) * 2 * 4  # float32 features, 2 per entry
+    checkpoint = 2 * 3 * table  # values and Adam's two moments; old and new during a write
+    mesh = 60 * e["mesh_resolution"] ** 2 * 4  # about 4 vertices per surface voxel, 60 bytes each with faces
+    video = 3 * e["video_frames"] * e["video_size"] ** 2 // 10
+    return 3_000_000 * n_images + checkpoint + mesh + video
 
 
 def summary(run: Path, seconds: dict) -> str:

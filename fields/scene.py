@@ -15,6 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from fields.errors import FieldsError
+from fields.image_locations import (
+    Fingerprint,
+    Located,
+    common_root,
+    locate,
+    root_record,
+)
 from fields.images import load_image
 from fields.io_utils import atomic_write, write_json
 
@@ -106,6 +113,7 @@ class View:
     split: str = "train"
     keypoints: np.ndarray | None = None  # (M, 2) observed pixels that tracks refer to
     mask: Path | None = None  # foreground mask image (nonzero = object), as nerfstudio's mask_path
+    fingerprint: Fingerprint | None = None  # the image's contents when the scene was first saved
 
     @property
     def registered(self) -> bool:
@@ -116,11 +124,16 @@ class View:
         """Camera centre in the world: -R^T t."""
         return -self.R.T @ self.t
 
-    def to_dict(self, root: Path) -> dict:
+    def to_dict(self, image_root: Path | None) -> dict:
+        """Paths relative to the photos' root, with the image's fingerprint (taken now, on first save)."""
         d = {"name": self.name, "camera": self.camera, "split": self.split,
-             "path": None if self.path is None else _relpath(self.path, root)}
+             "path": None if self.path is None else _relpath(self.path, image_root)}
+        if self.path is not None and self.fingerprint is None and Path(self.path).is_file():
+            self.fingerprint = Fingerprint.of(Path(self.path))
+        if self.fingerprint is not None:
+            d["fingerprint"] = self.fingerprint.to_dict()
         if self.mask is not None:
-            d["mask"] = _relpath(self.mask, root)
+            d["mask"] = _relpath(self.mask, image_root)
         if self.registered:
             d["R"], d["t"] = self.R.tolist(), self.t.tolist()
         return d
@@ -144,6 +157,8 @@ class Scene:
     views: list[View]
     points: Points = field(default_factory=Points)
     to_normalised: Similarity = field(default_factory=Similarity)
+    # where the photos were found when loaded from a run folder (None for a scene read from elsewhere)
+    located: Located | None = None
 
     # ----- queries
     def registered(self) -> list[int]:
@@ -206,15 +221,23 @@ class Scene:
         return np.array([self.views[i].center for i in idx]).reshape(-1, 3)
 
     # ----- persistence (scene.json + points.npz inside a folder)
+    def image_files(self) -> list[Path]:
+        """Every image and mask file the scene refers to."""
+        return [Path(p) for v in self.views for p in (v.path, v.mask) if p is not None]
+
     def save(self, folder: Path) -> None:
-        """Write scene.json and points.npz atomically into folder."""
+        """Write scene.json and points.npz atomically into folder. The photos are recorded where a moved
+        or copied run finds them again (fields/image_locations.py)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        root = common_root(self.image_files())
         doc = {
             "cameras": [c.to_dict() for c in self.cameras],
-            "views": [v.to_dict(folder) for v in self.views],
+            "views": [v.to_dict(root) for v in self.views],
             "to_normalised": self.to_normalised.to_dict(),
         }
+        if root is not None:
+            doc["images"] = root_record(root, folder)
         kp = {f"kp{i}": v.keypoints for i, v in enumerate(self.views) if v.keypoints is not None}
         lens = np.array([len(t) for t in self.points.tracks], np.int64)
         flat = np.concatenate(self.points.tracks) if self.points.tracks else np.zeros((0, 2), np.int64)
@@ -223,15 +246,20 @@ class Scene:
         write_json(folder / "scene.json", doc)
 
     @staticmethod
-    def load(folder: Path) -> "Scene":
+    def load(folder: Path, images: Path | None = None) -> "Scene":
+        """The scene saved in folder; its photos looked for under `images` when given, else where
+        scene.json recorded them (`located` says where they were found and which are missing)."""
         folder = Path(folder)
         try:
             doc = json.loads((folder / "scene.json").read_text())
             cams = [Camera.from_dict(c) for c in doc["cameras"]]
+            located = _locate_images(folder, doc, images)
+            root = located.root if located is not None else folder
             views = []
             for d in doc["views"]:
-                v = View(d["name"], None if d["path"] is None else (folder / d["path"]).resolve(), int(d["camera"]),
-                         split=d.get("split", "train"), mask=(folder / d["mask"]).resolve() if d.get("mask") else None)
+                v = View(d["name"], None if d["path"] is None else (root / d["path"]).resolve(), int(d["camera"]),
+                         split=d.get("split", "train"), mask=(root / d["mask"]).resolve() if d.get("mask") else None,
+                         fingerprint=Fingerprint.from_dict(d["fingerprint"]) if "fingerprint" in d else None)
                 if "R" in d:
                     v.R, v.t = np.array(d["R"], float), np.array(d["t"], float)
                 views.append(v)
@@ -244,14 +272,41 @@ class Scene:
                 v.keypoints = z[f"kp{i}"]
         tracks = np.split(z["track_flat"], np.cumsum(z["track_len"])[:-1]) if len(z["track_len"]) else []
         pts = Points(z["xyz"], z["rgb"], list(tracks))
-        return Scene(cams, views, pts, sim)
+        return Scene(cams, views, pts, sim, located)
+
+    def require_images(self) -> None:
+        """Raise one line when photos this scene was loaded with are missing or changed (training and
+        evaluation read them)."""
+        problem = self.located.problem() if self.located is not None else None
+        if problem:
+            raise FieldsError(f"{problem}; give the photos' folder with --images DIR")
 
 
-def _relpath(path: Path, root: Path) -> str:
-    return os.path.relpath(Path(path).resolve(), Path(root).resolve())
+def _locate_images(folder: Path, doc: dict, override: Path | None) -> Located | None:
+    """Where the photos of a saved scene are (None for a scene without image files)."""
+    if "images" not in doc:
+        _upgrade_record(folder, doc)
+    entries = [(d[key], Fingerprint.from_dict(d["fingerprint"]) if key == "path" and "fingerprint" in d else None)
+               for d in doc["views"] for key in ("path", "mask") if d.get(key)]
+    return locate(folder, doc["images"], entries, override) if "images" in doc else None
 
 
+def _upgrade_record(folder: Path, doc: dict) -> None:
+    """A scene.json written before the photos' root was recorded (paths relative to the run folder, no
+    fingerprints), rewritten in memory into today's form."""
+    paths = [(folder / d[k]).resolve() for d in doc["views"] for k in ("path", "mask") if d.get(k)]
+    root = common_root(paths)
+    if root is None:
+        return
+    for d in doc["views"]:
+        for k in ("path", "mask"):
+            if d.get(k):
+                d[k] = os.path.relpath((folder / d[k]).resolve(), root)
+    doc["images"] = root_record(root, folder)
 
+
+def _relpath(path: Path, root: Path | None) -> str:
+    return os.path.relpath(Path(path).resolve(), Path(root).resolve() if root is not None else Path.cwd())
 
 
 def look_at(center: np.ndarray, target: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -85,5 +85,6 @@ def export_mesh(model: NeuSModel, scene: Scene, path: Path, resolution: int = 25
     mesh = decimate(mesh, faces)
     mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=vertex_colours(model, np.asarray(mesh.vertices)))
     mesh.vertices = scene.to_normalised.inverse().apply(np.asarray(mesh.vertices))
-    atomic_write(path, mesh.export)
+    # binary PLY: float32 xyz and RGBA per vertex, a count and three int32 indices per face (text formats more)
+    atomic_write(path, mesh.export, need_bytes=2 * (16 * len(mesh.vertices) + 13 * len(mesh.faces)))
     return mesh

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +23,7 @@ from fields.errors import FieldsError
 from fields.eval.image_metrics import psnr_from_mse
 from fields.geometry.rays import camera_rays, pixel_grid, sphere_bounds
 from fields.images import composite
-from fields.io_utils import atomic_write
+from fields.neus.checkpoint import read_checkpoint, save_checkpoint
 from fields.neus.occupancy_grid import OccupancyGrid
 from fields.neus.radiance_field import (
     BACKGROUND_COLOURS,
@@ -227,25 +227,18 @@ def out_of_time(cfg: TrainConfig, elapsed: float) -> bool:
     return cfg.time_budget_s > 0 and elapsed >= cfg.time_budget_s
 
 
-def save_checkpoint(path: Path, model: NeuSModel, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
-                    elapsed: float = 0.0) -> None:
-    """Atomic checkpoint loadable with torch.load(weights_only=True)."""
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": asdict(cfg),
-             "elapsed": elapsed}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-
 def load_model(path: Path, device: str = "cpu") -> tuple[NeuSModel, TrainConfig, int]:
     """The model stored in a checkpoint, its config and the step it reached."""
+    ck = read_checkpoint(path, device)
     try:
-        ck = torch.load(path, map_location=device, weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise FieldsError(f"cannot load checkpoint {path}: {exc}") from None
-    saved = {k: v for k, v in ck["config"].items() if k not in RETIRED_KEYS}
-    cfg = TrainConfig.from_dict({"background": "learned", **saved})  # older runs: learned background
-    model = build_model(cfg)
-    model.load_state_dict(ck["model"])
-    return model.to(device), cfg, int(ck["step"])
+        saved = {k: v for k, v in ck["config"].items() if k not in RETIRED_KEYS}
+        cfg = TrainConfig.from_dict({"background": "learned", **saved})  # older runs: learned background
+        model = build_model(cfg)
+        model.load_state_dict(ck["model"])
+        step = int(ck["step"])
+    except (AttributeError, TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise FieldsError(f"cannot load checkpoint {path}: {str(exc).strip().splitlines()[0][:200]}") from None
+    return model.to(device), cfg, step
 
 
 def batch_loss(model: NeuSModel, out, target: torch.Tensor, mask: torch.Tensor | None,
@@ -327,13 +320,13 @@ def train(scene: Scene, cfg: TrainConfig, run: Path, log=print, listener: TrainL
     opt = optimiser(model, cfg)
     start, before = 0, 0.0
     if ckpt.exists():
-        ck = torch.load(ckpt, map_location=device, weights_only=True)
+        ck = read_checkpoint(ckpt, device)
         try:
             model.load_state_dict(ck["model"])
-        except RuntimeError:
+            opt.load_state_dict(ck["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError):
             raise FieldsError(f"{ckpt} holds a model of other settings than these; start over with --force "
                               "(or the settings it was trained with)") from None
-        opt.load_state_dict(ck["optimizer"])
         start, before = int(ck["step"]), float(ck.get("elapsed", 0.0))
         if start >= cfg.steps or out_of_time(cfg, before):
             return ckpt

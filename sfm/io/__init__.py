@@ -19,11 +19,12 @@ __all__ = ["load_scene", "read_colmap", "write_colmap", "read_transforms", "writ
            "read_nerf_synthetic", "read_middlebury", "read_strecha", "read_llff", "read_image_folder"]
 
 
-def load_scene(path: Path, one_split: bool = False) -> Scene:
+def load_scene(path: Path, one_split: bool = False, images: Path | None = None) -> Scene:
     """A Scene from a run folder, transforms.json, NeRF-synthetic folder, COLMAP model,
     Middlebury par file, Strecha folder, LLFF folder or a plain folder of images. A NeRF-synthetic
     transforms_<split>.json reads the whole dataset (all splits, for training), or only that split
-    when one_split (a reference for pose errors: the splits' file names repeat)."""
+    when one_split (a reference for pose errors: the splits' file names repeat). images: where a run
+    folder's photos are now, when they moved (see Scene.load)."""
     path = Path(path)
     if not path.exists():
         raise FieldsError(f"{path}: no such file or folder")
@@ -38,7 +39,7 @@ def load_scene(path: Path, one_split: bool = False) -> Scene:
             return read_transforms(path)
         raise FieldsError(f"{path}: not a recognised scene file (transforms.json or *_par.txt)")
     if (path / "scene.json").is_file():
-        return Scene.load(path)
+        return Scene.load(path, images)
     if (path / "transforms_train.json").is_file():
         return read_nerf_synthetic(path)
     if (path / "transforms.json").is_file():
@@ -53,6 +54,6 @@ def load_scene(path: Path, one_split: bool = False) -> Scene:
     for model in (path, path / "sparse", path / "sparse" / "0"):
         if any((model / f).is_file() for f in ("images.bin", "images.txt")) or (model.is_dir() and any(
                 (d / "images.bin").is_file() for d in model.iterdir() if d.is_dir())):
-            images = path / "images" if (path / "images").is_dir() else path.parent / "images"
-            return read_colmap(model, images if images.is_dir() else None)
+            image_dir = path / "images" if (path / "images").is_dir() else path.parent / "images"
+            return read_colmap(model, image_dir if image_dir.is_dir() else None)
     return read_image_folder(path)
