@@ -3,14 +3,15 @@ browser's camera, while SfM and training run, and for a finished run (`fields vi
 
 The pipeline only reports to it: SfM snapshots, the final Scene, and after each training step the
 model, whose weights are copied between optimiser steps (renders never see half-updated weights).
-The heavy work (thumbnails, renders, meshes) runs in one background thread that keeps to a share of
-the wall time (`duty`), which bounds how much it can slow training. Everything is shown in the input
+The heavy work (thumbnails, renders, meshes) runs in one background thread; while training runs it
+keeps to a share of the wall time (`duty`), which bounds how much it can slow training, and with
+nothing training it follows the browser's camera as fast as it can render. Everything is shown in the input
 frame (the frame of sparse/0, transforms.json and mesh.ply); the field itself lives in the
 normalised frame, so browser cameras are mapped into it for rendering.
 
 Modules: options (ViewerOptions), camera (viser <-> fields camera maths), gui (side panel), scene
-(frustums, points, mesh file), render (weight snapshots and the background thread), server (Viewer,
-start_viewer).
+(frustums, points, mesh file), schedule (which render is owed, the duty cycle, the live mesh's
+interval), render (weight snapshots and the background thread), server (Viewer, start_viewer).
 """
 
 from apps.viewer.camera import (

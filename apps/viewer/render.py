@@ -2,10 +2,14 @@
 "save mesh now", all from the viewer's own copy of the weights.
 
 The training thread copies the weights into a _Snapshot between optimiser steps, so renders never see
-half-updated weights. One background thread does the heavy work and, after each piece, idles long
-enough to keep to a share of the wall time (`duty`, or `interactive_duty` while a browser camera
-moves), which bounds how much it can slow training. The field lives in the normalised frame, so
-browser cameras are mapped into it for rendering and meshes are mapped back to the input frame.
+half-updated weights. One background thread does the heavy work. Renders someone waits for come
+first: each browser's latest camera (older ones are dropped, schedule.ClientView), small while it
+moves and full size once it rests, the full one in bands of rows so that a camera that moves again
+is served after one band, not after the whole image. While training runs, the thread idles after each piece of work to keep to
+a share of the wall time (`duty`, or `interactive_duty` while a camera moves), which bounds how much
+it can slow training; with nothing training it does not idle. The field lives in the normalised
+frame, so browser cameras are mapped into it for rendering and meshes are mapped back to the input
+frame.
 """
 
 from __future__ import annotations
@@ -14,19 +18,24 @@ import copy
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from apps.viewer.camera import browser_camera
+from apps.viewer.schedule import ClientView, RenderJob, duty_share, idle_until, mesh_due
 from fields.errors import FieldsError
 from fields.export.mesh import export_mesh, extract_mesh
 from fields.export.video import depth_frames, normal_frame
 from fields.neus.occupancy_grid import OccupancyGrid
-from fields.neus.render_view import render_image
+from fields.neus.render_view import ViewRender, render_image
 from fields.neus.rendering import NeuSModel
+from fields.scene import Camera
 
 log = logging.getLogger("fields")
+
+BAND_RAYS = 16384  # rays per band of a full-size render: a newer camera waits at most one band
 
 
 def colourise(render, mode: str, R: np.ndarray) -> np.ndarray:
@@ -40,10 +49,26 @@ def colourise(render, mode: str, R: np.ndarray) -> np.ndarray:
     return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
 
 
-@dataclass
-class _ClientState:
-    camera_time: float = 0.0  # when the browser camera last moved
-    rendered: tuple = ()  # (camera_time, snapshot version, high-res?, mode) of the last render sent
+def band_rows(width: int, height: int, rays: int = BAND_RAYS) -> list[tuple[int, int]]:
+    """Row ranges [y0, y1) that split an image into bands of about `rays` pixels each."""
+    rows = max(1, rays // max(width, 1))
+    return [(y0, min(y0 + rows, height)) for y0 in range(0, height, rows)]
+
+
+def render_in_bands(model: NeuSModel, cam: Camera, R: np.ndarray, t: np.ndarray, grid: OccupancyGrid | None,
+                    stale: Callable[[], bool], rays: int = BAND_RAYS) -> ViewRender | None:
+    """render_image in bands of rows (each band a camera with the principal point moved up), checking
+    `stale()` between bands: None when it turns true, so a newer camera is not kept waiting for a
+    render nobody wants any more."""
+    parts = []
+    for y0, y1 in band_rows(cam.width, cam.height, rays):
+        if stale():
+            return None
+        K = cam.K
+        band = Camera.from_focal(cam.width, y1 - y0, K[0, 0], K[1, 1], K[0, 2], K[1, 2] - y0)
+        parts.append(render_image(model, band, R, t, grid=grid))
+    return ViewRender(*(np.concatenate([getattr(p, k) for p in parts], axis=0)
+                        for k in ("rgb", "depth", "normal", "opacity")))
 
 
 @dataclass
@@ -60,12 +85,13 @@ class _Snapshot:
 
 class BackgroundWork:
     """Part of Viewer: the weight snapshots (taken on the training thread) and the background thread's
-    loop (`_work`) with what it does: camera updates, then saves, meshes and renders in the duty cycle."""
+    loop (`_work`) with what it does: camera updates, then renders, saves and meshes."""
 
-    def _take_snapshot(self, step: int, model: NeuSModel) -> None:
-        """Copy the weights (between optimiser steps); skipped when a render holds the copy."""
-        if not self.snap.lock.acquire(blocking=False):
-            return
+    def _take_snapshot(self, step: int, model: NeuSModel, wait: bool = False) -> bool:
+        """Copy the weights (between optimiser steps). Skipped when a render holds the copy, unless
+        `wait` (the final weights after training, which must not be missed). True when copied."""
+        if not self.snap.lock.acquire(blocking=wait):
+            return False
         t0 = time.time()
         try:
             if self.snap.model is None:
@@ -82,28 +108,40 @@ class BackgroundWork:
         self._last_snapshot = time.time()
         with self._cond:
             self._cond.notify()
+        return True
+
+    def _share(self, now: float) -> float:
+        """The share of wall time the background work may take now (schedule.duty_share): the
+        interactive one while a camera moves or a browser waits for a view it has not been shown."""
+        mode, version = str(self._mode.value), self.snap.version
+        jobs = [c.job(now, version, mode) for c in list(self.clients.values())]
+        interactive = any(j is not None and j.urgent for j in jobs) or any(
+            c.moving(now) for c in list(self.clients.values()))
+        return duty_share(self.training, interactive, self.opts.duty, self.opts.interactive_duty)
 
     def _work(self) -> None:
-        """The background thread: scene updates, then (within the duty cycle) renders and meshes."""
+        """The background thread: scene updates, then (within the duty cycle while training) one piece
+        of work at a time: a render someone waits for (a camera moved), a save, a due mesh, and last a
+        render of newer weights (so those cannot starve the mesh)."""
         while not self._closed:
             with self._cond:
-                self._cond.wait(timeout=0.1)
+                self._cond.wait(timeout=0.05)
             if self._closed:
                 break
             try:
                 if self._dirty_cameras:
                     self._dirty_cameras = False
                     self._push_cameras()
-                if time.time() < self._busy_until:
+                now = time.time()
+                if now < idle_until(self._last_end, self._last_seconds, self._share(now)):
                     continue
                 t0 = time.time()
-                did = self._save_if_requested() or self._refresh_mesh() or self._render_clients()
-                if did:
-                    self.counts["busy_s"] += time.time() - t0
-                    moving = any(time.time() - c.camera_time < 1.0 for c in self.clients.values())
-                    duty = self.opts.interactive_duty if moving else self.opts.duty
-                    self._busy_until = time.time() + (time.time() - t0) * (1.0 / duty - 1.0)
-            except Exception as exc:  # the viewer must never take the pipeline down
+                if (self._render_clients(urgent_only=True) or self._save_if_requested() or self._refresh_mesh()
+                        or self._render_clients(urgent_only=False)):
+                    self._last_end = time.time()
+                    self._last_seconds = self._last_end - t0
+                    self.counts["busy_s"] += self._last_seconds
+            except Exception as exc:  # noqa: BLE001 (the viewer must never take the pipeline down)
                 log.warning(f"viewer: {type(exc).__name__}: {exc}")
                 time.sleep(1.0)
 
@@ -116,42 +154,50 @@ class BackgroundWork:
             s.grid_version = s.version
         return s.grid
 
-    def _render_clients(self) -> bool:
-        """Render for the first browser whose view is out of date: low resolution while its camera
-        moves, high once it has rested 0.3 s. True when a render was sent."""
+    def _render_clients(self, urgent_only: bool) -> bool:
+        """Render for the first browser whose view is out of date (schedule.ClientView.job; with
+        `urgent_only`, only for a camera or mode not yet shown): its latest camera, low resolution while
+        it moves, full once it rests. True when it rendered (or began to and gave up for a newer
+        camera, which the next call renders)."""
         if self.snap.model is None or self.scene is None or self.scene.to_normalised is None:
             return False
-        now = time.time()
         mode = str(self._mode.value)
         for client in self.server.get_clients().values():
             state = self.clients.get(client.client_id)
-            if state is None:
-                continue
-            high = now - state.camera_time > 0.3
-            key = (state.camera_time, self.snap.version, high, mode)
-            if state.rendered == key or (state.rendered and state.rendered[:2] == key[:2] and state.rendered[2]):
-                continue
-            cam = client.camera
-            size = self.opts.render_high if high else self.opts.render_low
-            pinhole, R, t = browser_camera(np.asarray(cam.wxyz), np.asarray(cam.position), float(cam.fov),
-                                           float(cam.aspect), size)
-            Rn, tn = self.scene.to_normalised.transform_pose(R, t)
-            with self.snap.lock:
-                grid = self._snapshot_grid()
-                out = render_image(self.snap.model, pinhole, Rn, tn, grid=grid)
-            client.scene.set_background_image(colourise(out, mode, Rn), format="jpeg")
-            state.rendered = key
-            self.counts["renders"] += 1
-            return True
+            job = None if state is None else state.job(time.time(), self.snap.version, mode)
+            if job is not None and (job.urgent or not urgent_only):
+                self._render_for(client, state, job, mode)
+                return True
         return False
 
+    def _render_for(self, client, state: ClientView, job: RenderJob, mode: str) -> None:
+        """Render one job and send it to the browser, unless a newer camera came part way."""
+        with self.snap.lock:
+            version = self.snap.version
+            out, Rn = self._render_job(job, lambda: state.superseded(job.request) or self._closed)
+        if out is not None:
+            client.scene.set_background_image(colourise(out, mode, Rn), format="jpeg")
+            state.done(job, version, mode)
+            self.counts["renders"] += 1
+
+    def _render_job(self, job: RenderJob, stale: Callable[[], bool]) -> tuple[ViewRender | None, np.ndarray]:
+        """The render of one request from the snapshot (caller holds its lock), and the camera rotation
+        in the normalised frame; None for the render when it went stale part way."""
+        req = job.request
+        size = self.opts.render_high if job.high else self.opts.render_low
+        pinhole, R, t = browser_camera(np.asarray(req.wxyz), np.asarray(req.position), req.fov, req.aspect, size)
+        Rn, tn = self.scene.to_normalised.transform_pose(R, t)
+        return render_in_bands(self.snap.model, pinhole, Rn, tn, self._snapshot_grid(), stale), Rn
+
     def _refresh_mesh(self) -> bool:
-        """Extract the live mesh while browsers are connected: the first time, then whenever the snapshot
-        is `mesh_every` steps past the last mesh. True when a mesh was attempted."""
+        """Extract the live mesh while browsers are connected, when schedule.mesh_due says so (every
+        `_mesh_interval` steps while training, once for final weights). A mesh file shown after
+        training (the exported mesh) wins over it. True when a mesh was attempted."""
         s = self.snap
         if s.model is None or self.scene is None or self.scene.to_normalised is None or not self.clients:
             return False
-        if self._mesh_step >= 0 and s.step - self._mesh_step < self.opts.mesh_every:
+        if (self._mesh_file and not self.training) or not mesh_due(s.step, self._mesh_step, self._mesh_interval,
+                                                                   self.training):
             return False
         with s.lock:
             step = s.step
@@ -163,9 +209,11 @@ class BackgroundWork:
         self.counts["meshes"] += 1
         if verts is not None:
             verts = self.scene.to_normalised.inverse().apply(verts)
-            self._mesh_handle = self.server.scene.add_mesh_simple(
-                "/mesh", verts.astype(np.float32), faces.astype(np.uint32), color=(200, 200, 205),
-                visible=bool(self._show_mesh.value))
+            with self._mesh_lock:
+                if not (self._mesh_file and not self.training):  # a mesh file may have come meanwhile
+                    self._mesh_handle = self.server.scene.add_mesh_simple(
+                        "/mesh", verts.astype(np.float32), faces.astype(np.uint32), color=(200, 200, 205),
+                        visible=bool(self._show_mesh.value))
         return True
 
     def _save_if_requested(self) -> bool:

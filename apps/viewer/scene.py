@@ -48,11 +48,14 @@ class SceneDisplay:
         self._cameras_changed()
 
     def show_mesh(self, path: Path) -> None:
-        """A mesh file in the input frame (with vertex colours when it has them)."""
+        """A mesh file in the input frame (with vertex colours when it has them). Once training is over
+        it replaces the live mesh for good (the background thread stops meshing)."""
         import trimesh
 
         mesh = trimesh.load(path, force="mesh", process=False)
-        self._mesh_handle = self.server.scene.add_mesh_trimesh("/mesh", mesh, visible=bool(self._show_mesh.value))
+        with self._mesh_lock:
+            self._mesh_file = True
+            self._mesh_handle = self.server.scene.add_mesh_trimesh("/mesh", mesh, visible=bool(self._show_mesh.value))
 
     def _cameras_changed(self) -> None:
         with self._cond:

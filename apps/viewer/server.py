@@ -13,8 +13,9 @@ import numpy as np
 
 from apps.viewer.gui import Panels
 from apps.viewer.options import ViewerOptions
-from apps.viewer.render import BackgroundWork, _ClientState, _Snapshot
+from apps.viewer.render import BackgroundWork, _Snapshot
 from apps.viewer.scene import SceneDisplay
+from apps.viewer.schedule import CameraRequest, ClientView, mesh_interval
 from fields.neus.rendering import NeuSModel
 from fields.scene import Camera, Scene
 
@@ -36,17 +37,23 @@ class Viewer(Panels, SceneDisplay, BackgroundWork):
         self.points = np.zeros((0, 3))
         self.point_rgb: np.ndarray | None = None
         self.snap = _Snapshot()
-        self.clients: dict[int, _ClientState] = {}
+        self.clients: dict[int, ClientView] = {}
+        self.training = False  # between training_listener and training_done
         self.paused = False
-        self.history: list[tuple[int, float, float]] = []  # (step, loss, psnr)
+        self.history: list[tuple[int, float, float, float]] = []  # (step, loss, psnr, rays/s)
         self._thumbs: dict[int, np.ndarray] = {}
         self._dirty_cameras = False
         self._want_snapshot = False
         self._save_requested = False
-        self._mesh_step = -1
+        self._mesh_step = -1  # step of the snapshot the live mesh was taken from (-1: none)
+        self._mesh_interval = max(1, self.opts.mesh_every)  # steps between live meshes (schedule.mesh_interval)
+        self._mesh_file = False  # a mesh file (the exported mesh) is shown: it wins over the live mesh
+        self._mesh_lock = threading.Lock()  # one writer of "/mesh" at a time (pipeline and background threads)
+        self._live_model: tuple[int, NeuSModel] | None = None  # the training model and its step, while training
         self._last_snapshot = 0.0
         self._last_gui = 0.0
-        self._busy_until = 0.0
+        self._last_end = 0.0  # when the background thread's last piece of work ended
+        self._last_seconds = 0.0  # ... and how long it took
         # what the viewer did, for benchmarks: counts, and seconds spent copying weights (training
         # thread) and rendering / meshing (background thread)
         self.counts = {"snapshots": 0, "renders": 0, "meshes": 0, "busy_s": 0.0}
@@ -64,14 +71,18 @@ class Viewer(Panels, SceneDisplay, BackgroundWork):
         return f"http://{self.opts.host}:{self.server.get_port()}"
 
     def _on_connect(self, client) -> None:
-        state = _ClientState(camera_time=time.time())
+        """A browser: render its camera now and whenever it moves (the latest camera replaces any
+        request not yet rendered)."""
+        state = ClientView()
         self.clients[client.client_id] = state
 
-        def moved(_) -> None:
-            state.camera_time = time.time()
+        def moved(cam) -> None:
+            state.ask(CameraRequest(tuple(map(float, cam.wxyz)), tuple(map(float, cam.position)), float(cam.fov),
+                                    float(cam.aspect), time.time()))
             with self._cond:
                 self._cond.notify()
 
+        moved(client.camera)
         client.camera.on_update(moved)
         self._want_snapshot = True
         with self._cond:
@@ -79,29 +90,39 @@ class Viewer(Panels, SceneDisplay, BackgroundWork):
 
     # ----- what the pipeline reports (the SfM reports are in scene.py) ---------------------------
     def show_model(self, model: NeuSModel, step: int) -> None:
-        """A trained model to render (fields view RUN)."""
-        self._take_snapshot(step, model)
+        """A trained model to render (fields view RUN); meshed once unless a mesh file is shown."""
+        self._take_snapshot(step, model, wait=True)
         self._mesh_step = -1
 
     def training_listener(self, scene: Scene):
-        """The callable for fields.neus.train.train(listener=...): plots, progress, snapshots, pause."""
+        """The callable for fields.neus.train.train(listener=...): plots, progress, snapshots, pause.
+        The live mesh follows the steps actually planned (schedule.mesh_interval), the first one an
+        interval in (the field's initial sphere says nothing about the scene)."""
         self.show_scene(scene, "training")
-        self._pause.disabled = False
-        self._save.disabled = self.run is None
+        self.training, self._mesh_file, self._mesh_step = True, False, 0
+        self._add_training_controls()
+        first: list[int] = []  # the first step reported (training may resume part way)
+        next_mesh = [0]  # the step from which the next snapshot is taken for a mesh
 
         def listener(step: int, model: NeuSModel, stats: dict | None) -> float:
             now = time.time()
+            self._live_model = (step, model)
+            if not first:
+                first.append(step - 1)
             if stats is not None:
-                self.history.append((step, stats["loss"], stats["psnr"]))
+                self._mesh_interval = mesh_interval(self.opts.mesh_every, stats["total"] - first[0],
+                                                    self.opts.meshes_per_run)
+                self.history.append((step, stats["loss"], stats["psnr"], stats["rays_per_s"]))
                 if now - self._last_gui > self.opts.gui_every_s:
                     self._last_gui = now
                     self._update_plot()
-                    self.set_stage(f"training: step {step}/{stats['total']}, PSNR {stats['psnr']:.2f} dB, "
-                                   f"{stats['rays_per_s']:.0f} rays/s", step / max(stats["total"], 1))
-            due = self.clients and (now - self._last_snapshot >= self.opts.snapshot_every_s
-                                    or step - max(self._mesh_step, 0) >= self.opts.mesh_every)
-            if due or self._want_snapshot:
-                self._take_snapshot(step, model)
+                    self.set_stage(f"training: step {step}/{stats['total']}, loss {stats['loss']:.4f}, "
+                                   f"PSNR {stats['psnr']:.2f} dB, {stats['rays_per_s']:.0f} rays/s",
+                                   step / max(stats["total"], 1))
+            mesh_snapshot = step >= max(next_mesh[0], self._mesh_step + self._mesh_interval)
+            due = self.clients and (now - self._last_snapshot >= self.opts.snapshot_every_s or mesh_snapshot)
+            if (due or self._want_snapshot) and self._take_snapshot(step, model) and mesh_snapshot:
+                next_mesh[0] = step + self._mesh_interval  # not every step until the mesh is taken
             # the time held, measured by the clock so that it includes the snapshots taken while
             # paused and sleeps that overrun on busy cores
             start, paused = time.time(), False
@@ -115,8 +136,13 @@ class Viewer(Panels, SceneDisplay, BackgroundWork):
         return listener
 
     def training_done(self) -> None:
-        self._pause.disabled = True
-        self.paused = False
+        """Training ended: its controls go, and the final weights are copied for the last live mesh
+        and renders (training has stopped, so the model is whole)."""
+        self.training = self.paused = False
+        self._remove_training_controls()
+        if self._live_model is not None:
+            self._take_snapshot(*self._live_model, wait=True)
+        self._live_model = None
         self.set_stage("training finished", 1.0)
 
     def close(self) -> None:
