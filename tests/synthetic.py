@@ -1,7 +1,8 @@
 """Synthetic scenes for the tests, built one way everywhere (as COLMAP's scene/synthetic.h serves its
 tests): rotations, points in a box or on a sphere, cameras looking at a target or on an orbit around
 it, the points' projections into the views, a Scene or a neural-SfM Reconstruction from poses, and
-an analytic sphere to trace rays against. Also where the real scenes live: the demo scene (rendered
+an analytic sphere to trace rays against; image files that must not be read (decompression bombs,
+truncated, empty, not images). Also where the real scenes live: the demo scene (rendered
 by apps/demo_scene.py, with exact poses and surface) and the reference data in ../shared/data.
 
 Poses are the project's: OpenCV world-to-camera (R, t), x_cam = R x + t. A builder that draws at
@@ -15,6 +16,8 @@ Importable as `synthetic` from every test: tests/ is on sys.path (see conftest.p
 from __future__ import annotations
 
 import copy
+import struct
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -257,3 +260,43 @@ def sphere_depth(o, d, c, r):
     b = (oc * d).sum(-1)
     disc = b * b - ((oc * oc).sum(-1) - r * r)
     return -b - torch.sqrt(disc)
+
+
+def png_bytes(width: int, height: int, idat: bytes | None = None, bad_crc: bool = False) -> bytes:
+    """A 1-bit grey PNG written by hand, so its header may claim any size: the pixel data is `idat`
+    (zlib data) or all black rows compressed here, which for a large claim is a decompression bomb
+    (20000 x 15000 pixels fit in some 40 kB). bad_crc corrupts the header's checksum."""
+    def chunk(kind: bytes, data: bytes, crc_xor: int = 0) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", (zlib.crc32(kind + data) ^ crc_xor) & 0xFFFFFFFF)
+
+    if idat is None:
+        row = b"\0" * (1 + (width + 7) // 8)  # filter byte, then the row's bits
+        comp = zlib.compressobj(9)
+        idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header, 1 if bad_crc else 0) + chunk(b"IDAT", idat)
+            + chunk(b"IEND", b""))
+
+
+def bad_images(folder: Path) -> dict[str, str]:
+    """One file of each kind a photo folder may hold by mistake or malice, written into folder: name ->
+    the words the reader's warning about it should contain."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    no_pixels = zlib.compress(b"")  # for headers whose pixels are never read
+    files = {
+        "bomb.png": (png_bytes(100_000, 100_000, idat=no_pixels), "megapixel limit"),
+        "real_bomb.png": (png_bytes(20_000, 15_000), "20000 x 15000 pixels"),
+        "empty.jpg": (b"", "empty"),
+        "text.png": (b"just some text, not a picture\n", "not an image"),
+        "bad_crc.png": (png_bytes(8, 6, bad_crc=True), "not an image"),
+        "zero_width.png": (png_bytes(0, 6, idat=no_pixels), "not an image"),
+    }
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "truncated.jpg", quality=95)
+    whole = (folder / "truncated.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(whole[: len(whole) // 2])  # a whole header, half the pixels
+    return {name: words for name, (_, words) in files.items()} | {"truncated.jpg": "truncated"}

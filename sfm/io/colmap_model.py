@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fields.errors import FieldsError
+from fields.images import UnreadableImage, image_size
 from fields.scene import Camera, Points, Scene, View
+from sfm.io.image_folder import warn_skipped
 
 if TYPE_CHECKING:  # pycolmap is imported where used: reading transforms.json or training needs none of it
     import pycolmap
@@ -132,7 +134,8 @@ def check_binary_model(model: Path) -> None:
 
 
 def read_colmap(folder: Path, image_dir: Path | None = None) -> Scene:
-    """A Scene from a COLMAP model (the largest sub-model of a sparse/ folder)."""
+    """A Scene from a COLMAP model (the largest sub-model of a sparse/ folder); posed views whose image
+    in image_dir is unreadable or oversized lose their pose (unpose_unreadable)."""
     import pycolmap
 
     model = largest_model(folder)
@@ -141,7 +144,24 @@ def read_colmap(folder: Path, image_dir: Path | None = None) -> Scene:
         rec = pycolmap.Reconstruction(model)
     except Exception as exc:  # pycolmap raises bare RuntimeError/ValueError on malformed files
         raise FieldsError(f"cannot read COLMAP model {model}: {exc}") from None
-    return scene_from_reconstruction(rec, image_dir)
+    scene = scene_from_reconstruction(rec, image_dir)
+    unpose_unreadable(scene)
+    return scene
+
+
+def unpose_unreadable(scene: Scene) -> None:
+    """Posed views whose image file is there but unreadable, broken at the header or oversized lose their
+    pose, so training and evaluation leave them out, with a warning naming each (headers only: cheap).
+    Views without an image file keep theirs: comparing poses needs no image."""
+    skipped = []
+    for v in scene.views:
+        if v.registered and v.path is not None and v.path.is_file():
+            try:
+                image_size(v.path)
+            except UnreadableImage as exc:
+                skipped.append(exc)
+                v.R = v.t = None
+    warn_skipped(skipped)
 
 
 def scene_from_reconstruction(rec: pycolmap.Reconstruction, image_dir: Path | None) -> Scene:

@@ -9,51 +9,76 @@ from pathlib import Path
 import numpy as np
 
 from fields.errors import FieldsError
-from fields.images import IMAGE_SUFFIXES, exif_focal_px, image_size
+from fields.images import (
+    IMAGE_SUFFIXES,
+    UnreadableImage,
+    check_decodes,
+    exif_focal_px,
+    image_size,
+)
 from fields.scene import Camera, Scene, View
 
 # COLMAP's default: focal = 1.2 x the longer side (about 45 degrees across it)
 DEFAULT_FOCAL_FACTOR = 1.2
-
-
-def check_decodes(path: Path) -> None:
-    """Decode the whole file (JPEGs at 1/8 scale, which is fast) so a truncated or corrupt image is
-    found here, before a run starts, not halfway through training."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB", (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
-            im.load()
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise FieldsError(f"cannot read image {path}: {exc}") from None
+NAMED_SKIPS = 10  # skipped images named in a warning each, up to this many; any more in one line
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Readable images in a folder, sorted; other files and unreadable images are skipped with a warning."""
+    """Readable images in a folder, sorted. Each unreadable, truncated or oversized image is skipped with
+    a warning naming it and saying why, other files with one warning naming them; when no image is
+    readable, one FieldsError line says what was there instead."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FieldsError(f"{folder}: no such folder")
-    images, skipped = [], []
+    images: list[Path] = []
+    unreadable: list[UnreadableImage] = []
+    others: list[str] = []
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or not p.is_file():
             continue
         if p.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append(p.name)
+            others.append(p.name)
             continue
         try:
             image_size(p)
             check_decodes(p)
-        except FieldsError:
-            skipped.append(p.name)
+        except UnreadableImage as exc:
+            unreadable.append(exc)
             continue
         images.append(p)
-    if skipped:
-        warnings.warn(f"{folder}: skipped {len(skipped)} non-image or unreadable files: {', '.join(skipped[:5])}"
-                      + (" ..." if len(skipped) > 5 else ""), stacklevel=2)
     if not images:
-        raise FieldsError(f"{folder}: no images found")
+        found = "no readable images" if unreadable else "no images found"
+        raise FieldsError(f"{folder}: {found}" + "".join(_skipped(unreadable, others)))
+    warn_skipped(unreadable)
+    if others:
+        files = "file" if len(others) == 1 else "files"
+        warnings.warn(f"{folder}: skipped {len(others)} non-image {files}: {_first(others, 5)}", stacklevel=2)
     return images
+
+
+def warn_skipped(skipped: list[UnreadableImage], stacklevel: int = 3) -> None:
+    """Warn of images a reader skipped: one warning each, naming the file and why, for the first
+    NAMED_SKIPS, then one line naming the rest."""
+    for exc in skipped[:NAMED_SKIPS]:
+        warnings.warn(f"{exc}; skipped it", stacklevel=stacklevel)
+    rest = [e.path.name for e in skipped[NAMED_SKIPS:]]
+    if rest:
+        warnings.warn(f"skipped {len(rest)} more unreadable images: {_first(rest, 5)}", stacklevel=stacklevel)
+
+
+def _skipped(unreadable: list[UnreadableImage], others: list[str]) -> list[str]:
+    """What a folder without a readable image holds, as parts of one line."""
+    parts = []
+    if unreadable:
+        parts.append(f"; {len(unreadable)} unreadable: " + _first([f"{e.path.name} ({e.reason})" for e in unreadable], 3))
+    if others:
+        parts.append(f"; non-image files: {_first(others, 3)}")
+    return parts
+
+
+def _first(items: list[str], n: int) -> str:
+    """The first n items joined, with an ellipsis when there are more."""
+    return ", ".join(items[:n]) + (" ..." if len(items) > n else "")
 
 
 def read_image_folder(folder: Path, fov_deg: float = 0.0) -> Scene:

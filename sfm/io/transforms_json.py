@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from fields.errors import FieldsError
-from fields.images import image_size
+from fields.images import UnreadableImage, image_size
 from fields.io_utils import write_json
 from fields.scene import Camera, Points, Scene, View
+from sfm.io.image_folder import warn_skipped
 
 GL_FROM_CV = np.diag([1.0, -1.0, -1.0, 1.0])  # flips camera Y and Z: right-multiplies a camera-to-world
 
@@ -46,14 +47,21 @@ def _resolve_image(base: Path, file_path: str) -> Path | None:
     return None
 
 
-def _camera_from(meta: dict, frame: dict, path: Path) -> Camera:
-    """Intrinsics from frame-level keys, falling back to file-level keys and the image size."""
+def _outside(base: Path, file_path: str) -> bool:
+    """Whether a frame's path, as written (absolute, or climbing out with ..), leaves the dataset folder.
+    Judged on the text, so links inside the folder to images elsewhere do not count."""
+    root = os.path.abspath(base)
+    return os.path.commonpath([root, os.path.abspath(os.path.join(root, file_path))]) != root
+
+
+def _camera_from(meta: dict, frame: dict, size: tuple[int, int]) -> Camera:
+    """Intrinsics from frame-level keys, falling back to file-level keys and the image's (w, h)."""
     def get(key: str):
         return frame.get(key, meta.get(key))
 
     w, h = get("w"), get("h")
     if w is None or h is None:
-        w, h = image_size(path)
+        w, h = size
     w, h = int(w), int(h)
     if get("fl_x") is not None:
         fx = float(get("fl_x"))
@@ -73,7 +81,10 @@ def _camera_from(meta: dict, frame: dict, path: Path) -> Camera:
 
 
 def read_transforms(path: Path, split: str = "train", root: Path | None = None) -> Scene:
-    """A Scene from one transforms.json; frames whose image is missing are skipped with a warning.
+    """A Scene from one transforms.json. Frames whose image is missing, or whose image or mask is not an
+    image, has a broken header or claims too many pixels, are skipped with a warning: every header is
+    read here, once, so training does not meet such a file. Images read from outside the file's folder
+    (absolute paths, or paths climbing out with ..) are accepted and named in one warning.
 
     View names are image paths relative to `root` (default: the images' common folder, as COLMAP names them).
     """
@@ -90,28 +101,53 @@ def read_transforms(path: Path, split: str = "train", root: Path | None = None) 
     cameras: list[Camera] = []
     views: list[View] = []
     missing = 0
+    unreadable: list[UnreadableImage] = []
+    outside: list[Path] = []
     for frame in frames:
         try:
-            img = _resolve_image(path.parent, str(frame["file_path"]))
+            file_path = str(frame["file_path"])
+            img = _resolve_image(path.parent, file_path)
             if img is None:
                 missing += 1
                 continue
-            cam = _camera_from(meta, frame, img)
+            mask_path = str(frame["mask_path"]) if frame.get("mask_path") else None
+            mask = _resolve_image(path.parent, mask_path) if mask_path else None
+            outside += [p for p, f in ((img, file_path), (mask, mask_path)) if p and _outside(path.parent, f)]
+            try:
+                size = image_size(img)
+                if mask is not None:
+                    image_size(mask)
+            except UnreadableImage as exc:
+                unreadable.append(exc)
+                continue
+            cam = _camera_from(meta, frame, size)
             R, t = c2w_gl_to_w2c_cv(np.array(frame["transform_matrix"], float))
             if not (np.isfinite(R).all() and np.isfinite(t).all()):
                 raise ValueError("transform_matrix is not finite")
-            mask = _resolve_image(path.parent, str(frame["mask_path"])) if frame.get("mask_path") else None
         except (KeyError, ValueError, TypeError, IndexError, OverflowError, AttributeError, OSError) as exc:
             raise FieldsError(f"malformed frame in {path}: {exc!r}") from None
         views.append(View(img.name, img, _shared_index(cameras, cam), R, t, split=split, mask=mask))
-    if missing:
-        warnings.warn(f"{path}: skipped {missing} of {len(frames)} frames whose image files are missing", stacklevel=2)
-    if not views:
-        raise FieldsError(f"{path}: no frame has an image file")
+    _report_skips(path, len(frames), missing, unreadable, outside, bool(views))
     root = Path(root).resolve() if root is not None else Path(os.path.commonpath([v.path.parent for v in views]))
     for v in views:
         v.name = os.path.relpath(v.path, root)
     return Scene(cameras, views, _read_ply_points(meta, path.parent))
+
+
+def _report_skips(path: Path, total: int, missing: int, unreadable: list[UnreadableImage], outside: list[Path],
+                  any_view: bool) -> None:
+    """Warn of the frames reading a transforms.json skipped and of the images it read from outside its
+    folder; when no view is left, one FieldsError line instead."""
+    if not any_view:
+        why = f"; {len(unreadable)} unreadable: {unreadable[0].path.name} ({unreadable[0].reason})" if unreadable else ""
+        raise FieldsError(f"{path}: no frame has a readable image file ({missing} of {total} missing{why}"
+                          + (" ...)" if len(unreadable) > 1 else ")"))
+    if outside:
+        names = ", ".join(str(p) for p in outside[:5]) + (" ..." if len(outside) > 5 else "")
+        warnings.warn(f"{path}: read {len(outside)} files from outside {path.parent.resolve()}: {names}", stacklevel=3)
+    if missing:
+        warnings.warn(f"{path}: skipped {missing} of {total} frames whose image files are missing", stacklevel=3)
+    warn_skipped(unreadable, stacklevel=4)
 
 
 def _shared_index(cameras: list[Camera], cam: Camera) -> int:

@@ -14,15 +14,19 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from synthetic import DEMO, ROOT
+from synthetic import DEMO, ROOT, png_bytes
 
 from apps.cli import main
 
 
 def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    errors = [line for line in err if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in "\n".join(err)
+    return the_error_line(capsys.readouterr().err)
+
+
+def the_error_line(err: str) -> str:
+    """The one `error:` line of a command's stderr (which has no traceback)."""
+    errors = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err
     return errors[0]
 
 
@@ -64,9 +68,28 @@ def test_corrupt_and_non_image_files_are_skipped_with_a_warning(tmp_path, capsys
     (folder / "notes.txt").write_text("not an image")
     assert main(["reconstruct", str(folder), "-o", str(tmp_path / "run"), "--no-viewer"]) == 2
     captured = capsys.readouterr().err
-    assert "skipped 2 non-image or unreadable files" in captured and "view_002.jpg" in captured
+    assert "view_002.jpg: image file is truncated" in captured and "skipped 1 non-image file: notes.txt" in captured
     assert "found 2 images; need at least 3" in captured and "Traceback" not in captured
     assert not (tmp_path / "run").exists()
+
+
+def test_a_decompression_bomb_among_photos_is_skipped_with_a_warning_naming_it(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ["view_000.jpg", "view_001.jpg"]:
+        (folder / name).write_bytes((DEMO / "images" / name).read_bytes())
+    (folder / "huge.png").write_bytes(png_bytes(100_000, 100_000, idat=b""))  # PIL's DecompressionBombError
+    assert main(["reconstruct", str(folder), "-o", str(tmp_path / "run"), "--no-viewer"]) == 2
+    captured = capsys.readouterr().err
+    assert "warning: cannot read image " in captured and "huge.png: it claims 10,000 megapixels" in captured
+    assert "found 2 images; need at least 3" in the_error_line(captured)
+    assert not (tmp_path / "run").exists()
+
+
+def test_fit_image_on_a_decompression_bomb_is_one_error_line(tmp_path, capsys):
+    (tmp_path / "huge.png").write_bytes(png_bytes(20_000, 15_000))
+    assert main(["fit", "image", str(tmp_path / "huge.png"), "--steps", "1"]) == 2
+    assert "huge.png: it claims 20000 x 15000 pixels, over the 200-megapixel limit" in one_line_error(capsys)
 
 
 def test_photos_that_share_nothing_name_the_views_that_could_not_be_registered(tmp_path, capsys):
