@@ -30,11 +30,23 @@ def _add_images_arg(p: argparse.ArgumentParser) -> None:
                    help="where the run's photos are now, when they moved (default: where the run recorded them)")
 
 
+def _port(text: str) -> int:
+    """--port as the viewer.port setting allows it (0, any free port, to 65535); argparse prints the error in
+    one line and exits with 2."""
+    from apps.viewer.options import ViewerOptions
+    from fields.settings import valid_value
+
+    try:
+        return valid_value(ViewerOptions, "port", text, "the port")  # type: ignore[return-value]
+    except FieldsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_viewer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--viewer", action=argparse.BooleanOptionalAction, default=None,
                    help="live web viewer (default: on, see viewer.enabled)")
     p.add_argument("--host", help="viewer address (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, help="viewer port (default 7007; the next free one when busy)")
+    p.add_argument("--port", type=_port, help="viewer port (default 7007; the next free one when busy)")
 
 
 @contextlib.contextmanager
@@ -263,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("view", help="open a run in the web viewer: cameras, points, mesh, live renders")
     p.add_argument("run", type=Path)
     p.add_argument("--host", help="viewer address (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, help="viewer port (default 7007; the next free one when busy)")
+    p.add_argument("--port", type=_port, help="viewer port (default 7007; the next free one when busy)")
     p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
     _add_images_arg(p)
     p.set_defaults(func=cmd_view)

@@ -5,7 +5,9 @@ The dataclasses are the one source of defaults, each field with a comment saying
 (`fields config` prints them). A section may be made of several dataclasses (`sfm`: the front end's
 and the neural mapper's options beside the pipeline's own); a key two of them share (the seed) is one
 setting given to both. Presets (configs/*.yaml, plain YAML, safe loader, `base:` to inherit) and
-overrides are checked against the schema: an unknown key is an error that names the nearest valid one.
+overrides are checked against the schema: an unknown key is an error that names the nearest valid one,
+and every value against its field's rule (fields/settings.py: type, range, choices), so that a bad value
+stops a command in one line before anything is written.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from typing import Any
 import yaml
 
 from fields.errors import FieldsError
+from fields.export import MESH_FORMATS
+from fields.neus import RENDERERS
+from fields.settings import setting, valid_value
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 # neural: Level-S2fM on an SDF; colmap: pycolmap's incremental mapper; global: pycolmap's global mapper (GLOMAP)
@@ -35,34 +40,34 @@ class SfMConfig:
 
     # neural: Level-S2fM on an SDF; colmap: pycolmap's incremental mapper; global: pycolmap's global
     # mapper, GLOMAP (also --backend)
-    backend: str = "neural"
+    backend: str = setting("neural", choices=SFM_BACKENDS)
     # > 0: field of view in degrees across the longer side of photos without an EXIF focal length
     # (else a 45-degree guess that SfM estimates instead of trusting)
-    fov: float = 0.0
+    fov: float = setting(0.0, ge=0, lt=180)
 
 
 @dataclass
 class NormalisationConfig:
     """The similarity from the SfM frame into the unit sphere the field lives in."""
 
-    target_radius: float = 0.9  # the bulk of the sparse points lands inside this radius
-    percentile: float = 90.0  # the share (%) of sparse points that counts as the bulk
+    target_radius: float = setting(0.9, gt=0, le=1)  # the bulk of the sparse points lands inside this radius
+    percentile: float = setting(90.0, gt=0, le=100)  # the share (%) of sparse points that counts as the bulk
 
 
 @dataclass
 class ExportConfig:
     """What `fields reconstruct` and `fields export` write after training."""
 
-    mesh_resolution: int = 192  # marching-cubes grid over the unit cube
-    mesh_format: str = "ply"  # ply, obj or glb
+    mesh_resolution: int = setting(192, ge=2)  # marching-cubes grid over the unit cube
+    mesh_format: str = setting("ply", choices=MESH_FORMATS)  # ply, obj or glb
     largest_component: bool = False  # keep only the largest connected part of the mesh
     cull_unseen: bool = True  # drop surface no training camera saw (e.g. under the ground)
-    decimate_faces: int = 0  # > 0: quadric decimation to about this many faces
-    video_frames: int = 48  # frames of the orbit video
-    video_size: int = 240  # longer side of the video in pixels
-    video_fps: int = 24  # frames per second of the videos
-    renderer: str = "traced"  # videos: traced (sphere tracing, volume rendering where it cannot settle a ray) or volume
-    eval_renderer: str = "volume"  # held-out evaluation: volume (the field as trained) or traced (faster, 0.2-0.3 dB lower on the demo)
+    decimate_faces: int = setting(0, ge=0)  # > 0: quadric decimation to about this many faces
+    video_frames: int = setting(48, ge=1)  # frames of the orbit video
+    video_size: int = setting(240, ge=2)  # longer side of the video in pixels
+    video_fps: int = setting(24, ge=1)  # frames per second of the videos
+    renderer: str = setting("traced", choices=RENDERERS)  # videos: traced (sphere tracing, volume rendering where it cannot settle a ray) or volume
+    eval_renderer: str = setting("volume", choices=RENDERERS)  # held-out evaluation: volume (the field as trained) or traced (faster, 0.2-0.3 dB lower on the demo)
 
 
 @dataclass
@@ -146,8 +151,27 @@ def checked(data: dict, source: str) -> dict:
             elif key not in known:
                 raise FieldsError(f"{source}: {unknown_key(f'{section}.{key}')}")
             else:
-                values[key] = typed_value(f"{section}.{key}", values[key], known[key])
+                values[key] = setting_value(section, key, values[key], f"{source}: {section}.{key}")
     return data
+
+
+def setting_value(section: str, name: str, value: object, key: str | None = None) -> object:
+    """value as the setting section.name takes it, checked against the rule of each dataclass of the
+    section that holds it; otherwise FieldsError naming `key` (section.name by default)."""
+    for cls in schema()[section]:
+        if any(f.name == name for f in fields(cls)):
+            value = valid_value(cls, name, value, key or f"{section}.{name}")
+    return value
+
+
+def consistent(cfg: dict, source: str | None = None) -> dict:
+    """cfg, once the settings that must agree with each other do: only pairs that would otherwise fail
+    later, when the model is built, after the run folder was written."""
+    train = cfg.get("train", {})
+    if train.get("cam") and train.get("sdf_decoder") != "mlp":
+        where = f"{source}: " if source else ""
+        raise FieldsError(f"{where}train.cam (CAM) needs train.sdf_decoder mlp, not {train.get('sdf_decoder')!r}")
+    return cfg
 
 
 def _read_yaml(path: Path) -> dict:
@@ -184,11 +208,12 @@ def preset_differences(name_or_path: str) -> dict:
 
 def load_preset(name_or_path: str) -> dict:
     """Every setting: the defaults with a preset's differences (a run's saved config.yaml reads the same way)."""
-    return merge(defaults(), preset_differences(name_or_path))
+    return consistent(merge(defaults(), preset_differences(name_or_path)), name_or_path)
 
 
 def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
-    """Apply `section.key=value` strings; values are parsed as YAML scalars; keys must exist."""
+    """Apply `section.key=value` strings; values are parsed as YAML scalars (numbers written as text, such
+    as YAML 1.1's 1e-4, taken as numbers) and checked (setting_value); keys must exist."""
     cfg = copy.deepcopy(cfg)
     for item in overrides:
         if "=" not in item:
@@ -198,26 +223,12 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
         section, _, name = key.partition(".")
         if section not in cfg or name not in cfg[section]:
             raise unknown_key(key)
-        cfg[section][name] = typed_value(key, yaml.safe_load(raw), cfg[section][name], raw)
-    return cfg
-
-
-def typed_value(key: str, value: object, current: object, raw: str | None = None) -> object:
-    """value in the type of the setting's current value: where that is a number, a number (YAML 1.1 reads
-    1e-4 as text), an int where it is an int; a bool stays a bool; text as given."""
-    if isinstance(current, bool):
-        if not isinstance(value, bool):
-            raise FieldsError(f"{key} expects true or false, not {raw if raw is not None else value!r}")
-        return value
-    if not isinstance(current, (int, float)):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if isinstance(current, float) else value
-    try:
-        number = float(str(value))
-    except ValueError:
-        raise FieldsError(f"{key} expects a number, not {raw if raw is not None else value!r}") from None
-    return int(number) if isinstance(current, int) and number.is_integer() else number
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw  # not YAML (e.g. an unclosed bracket): the text itself, which the check then names
+        cfg[section][name] = setting_value(section, name, value, key)
+    return consistent(cfg)
 
 
 def auto_preset() -> str:

@@ -11,13 +11,12 @@ import trimesh
 from skimage.measure import marching_cubes
 
 from fields.errors import FieldsError
+from fields.export import MESH_FORMATS
 from fields.export.mesh_cleanup import clean_mesh
 from fields.geometry.volume import evaluate_on_grid
 from fields.io_utils import atomic_write
 from fields.neus.rendering import NeuSModel
 from fields.scene import Scene
-
-MESH_FORMATS = ("ply", "obj", "glb")
 
 
 def sdf_grid(model: NeuSModel, resolution: int) -> tuple[np.ndarray, float]:

@@ -52,6 +52,7 @@ class ConstantBackground(nn.Module):
 
 
 BACKGROUND_COLOURS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
+BACKGROUNDS = ("learned", *BACKGROUND_COLOURS)  # what make_background builds
 
 
 def make_background(kind: str) -> nn.Module:
@@ -60,7 +61,7 @@ def make_background(kind: str) -> nn.Module:
         return Background()
     if kind in BACKGROUND_COLOURS:
         return ConstantBackground(BACKGROUND_COLOURS[kind])
-    raise FieldsError(f"unknown background {kind!r} (auto, learned, white, black)")
+    raise FieldsError(f"unknown background {kind!r} ({', '.join(BACKGROUNDS)})")
 
 
 def fixed_colour(background: nn.Module) -> tuple[float, float, float] | None:

@@ -10,12 +10,11 @@ import torch
 
 from fields.errors import FieldsError
 from fields.geometry.rays import camera_rays, pixel_grid, sphere_bounds
+from fields.neus import RENDERERS
 from fields.neus.occupancy_grid import OccupancyGrid
 from fields.neus.rendering import NeuSModel, render_rays_inference
 from fields.neus.traced_render import render_rays_traced
 from fields.scene import Camera
-
-RENDERERS = ("traced", "volume")
 
 
 @dataclass

@@ -27,6 +27,8 @@ from fields.neus.checkpoint import read_checkpoint, save_checkpoint
 from fields.neus.occupancy_grid import OccupancyGrid
 from fields.neus.radiance_field import (
     BACKGROUND_COLOURS,
+    BACKGROUNDS,
+    VIEW_ENCODINGS,
     RadianceField,
     make_background,
 )
@@ -37,52 +39,55 @@ from fields.neus.regularisers import (
     uniform_points,
 )
 from fields.neus.rendering import NeuSModel, Sharpness, render_rays
-from fields.neus.sdf_field import SDFField
+from fields.neus.sdf_field import SDF_DECODERS, SDFField
 from fields.nn.builder import FIELD_SPECS, build_encoding
 from fields.scene import Scene
+from fields.settings import MAX_SEED, setting
 
 # settings older checkpoints and run configs may hold that no longer exist; dropped when read
 RETIRED_KEYS = ("fine_samples", "min_weight", "band_points")
+SDF_ENCODINGS = ("hash", "triplane")
+DEVICES = ("auto", "cpu", "cuda")  # auto: CUDA when present (pick_device)
 
 
 @dataclass
 class TrainConfig:
     """How the NeuS SDF + radiance field is trained (the `train` section of a run's settings)."""
 
-    steps: int = 1500  # optimiser steps
-    rays_per_batch: int = 1024  # rays drawn from the training images per step
-    foreground_share: float = 0.5  # with masks: this share of each batch is drawn from the object's pixels alone
-    n_samples: int = 64  # sections per ray (placed by the occupancy grid where the surface is)
-    colour_min_transmittance: float = 1e-4  # samples hidden deeper behind the surface skip the colour network (0: none)
-    lr: float = 5e-3  # peak learning rate (feature grids and networks alike; CAM's grids at 10x)
-    warmup_steps: int = 100  # linear warm-up of the learning rate
-    final_lr_factor: float = 0.1  # the learning rate decays exponentially to this share of its peak
-    eikonal_weight: float = 0.1  # weight of the Eikonal term |grad f| = 1
-    eikonal_points: int = 512  # uniform points in the cube, besides every sample that went through the SDF
-    cos_anneal_steps: int = 250  # NeuS's cos annealing: steps until the ray-normal cosine is used in full
-    occupancy_resolution: int = 64  # voxels per side of the occupancy grid
-    occupancy_every: int = 16  # rebuild the occupancy grid from the SDF every this many steps (0: no grid)
-    occupancy_band: float = 2.0  # voxels: samples go where the grid's SDF is this close to zero (or 3 / sharpness)
-    max_image_size: int = 200  # training images are shrunk to this longer side
-    hash_levels: int = 8  # levels of the SDF's hash grid
-    hash_log2_size: int = 18  # log2 of the entries per hashed level
-    hash_finest: int = 256  # resolution of the finest hash-grid level (the coarsest is 16)
-    coarse_to_fine_steps: int = 100  # one more hash level active every this many steps (4 from the start)
-    hidden: int = 64  # width of the SDF and colour networks
-    view_encoding: str = "raw"  # the colour network's view direction: raw or sh (spherical harmonics)
-    sdf_encoding: str = "hash"  # hash or triplane
-    sdf_decoder: str = "mlp"  # mlp or rbf (Gaussian RBF layer)
+    steps: int = setting(1500, ge=1)  # optimiser steps
+    rays_per_batch: int = setting(1024, ge=1)  # rays drawn from the training images per step
+    foreground_share: float = setting(0.5, ge=0, le=1)  # with masks: this share of each batch is drawn from the object's pixels alone
+    n_samples: int = setting(64, ge=1)  # sections per ray (placed by the occupancy grid where the surface is)
+    colour_min_transmittance: float = setting(1e-4, ge=0, le=1)  # samples hidden deeper behind the surface skip the colour network (0: none)
+    lr: float = setting(5e-3, gt=0)  # peak learning rate (feature grids and networks alike; CAM's grids at 10x)
+    warmup_steps: int = setting(100, ge=0)  # linear warm-up of the learning rate
+    final_lr_factor: float = setting(0.1, gt=0, le=1)  # the learning rate decays exponentially to this share of its peak
+    eikonal_weight: float = setting(0.1, ge=0)  # weight of the Eikonal term |grad f| = 1
+    eikonal_points: int = setting(512, ge=1)  # uniform points in the cube, besides every sample that went through the SDF
+    cos_anneal_steps: int = setting(250, ge=0)  # NeuS's cos annealing: steps until the ray-normal cosine is used in full
+    occupancy_resolution: int = setting(64, ge=2)  # voxels per side of the occupancy grid
+    occupancy_every: int = setting(16, ge=0)  # rebuild the occupancy grid from the SDF every this many steps (0: no grid)
+    occupancy_band: float = setting(2.0, ge=0)  # voxels: samples go where the grid's SDF is this close to zero (or 3 / sharpness)
+    max_image_size: int = setting(200, ge=1)  # training images are shrunk to this longer side
+    hash_levels: int = setting(8, ge=1)  # levels of the SDF's hash grid
+    hash_log2_size: int = setting(18, ge=1, le=31)  # log2 of the entries per hashed level
+    hash_finest: int = setting(256, ge=16)  # resolution of the finest hash-grid level (the coarsest is 16)
+    coarse_to_fine_steps: int = setting(100, ge=0)  # one more hash level active every this many steps (4 from the start)
+    hidden: int = setting(64, ge=1)  # width of the SDF and colour networks
+    view_encoding: str = setting("raw", choices=VIEW_ENCODINGS)  # the colour network's view direction: raw or sh (spherical harmonics)
+    sdf_encoding: str = setting("hash", choices=SDF_ENCODINGS)  # hash or triplane
+    sdf_decoder: str = setting("mlp", choices=SDF_DECODERS)  # mlp or rbf (Gaussian RBF layer)
     cam: bool = False  # Coordinate-Aware Modulation on the SDF's MLP
-    curvature_weight: float = 0.0  # > 0: penalise normal changes over curvature_eps (smooths textureless parts)
-    curvature_eps: float = 0.01  # distance over which the curvature term compares normals
-    points_weight: float = 0.1  # > 0: |sdf| at the sparse SfM points (seen by 2+ training views) as a surface anchor
-    background: str = "auto"  # auto (white for images with alpha, else learned), learned, white, black
-    mask_weight: float = 0.1  # BCE of the rendered opacity against masks (alpha or mask files) when present
-    checkpoint_every: int = 250  # steps between atomic checkpoints (a rerun resumes from the last one)
-    time_budget_s: float = 0.0  # > 0: stop after this many seconds of training; the decay follows the clock
-    holdout_every: int = 8  # without a test split, every n-th view is held out for `fields eval views` (0: none)
-    seed: int = 0  # seeds the weights and the rays drawn
-    device: str = "auto"  # auto (CUDA when present), cpu or cuda
+    curvature_weight: float = setting(0.0, ge=0)  # > 0: penalise normal changes over curvature_eps (smooths textureless parts)
+    curvature_eps: float = setting(0.01, gt=0)  # distance over which the curvature term compares normals
+    points_weight: float = setting(0.1, ge=0)  # > 0: |sdf| at the sparse SfM points (seen by 2+ training views) as a surface anchor
+    background: str = setting("auto", choices=("auto", *BACKGROUNDS))  # auto (white for images with alpha, else learned), learned, white, black
+    mask_weight: float = setting(0.1, ge=0)  # BCE of the rendered opacity against masks (alpha or mask files) when present
+    checkpoint_every: int = setting(250, ge=1)  # steps between atomic checkpoints (a rerun resumes from the last one)
+    time_budget_s: float = setting(0.0, ge=0)  # > 0: stop after this many seconds of training; the decay follows the clock
+    holdout_every: int = setting(8, ge=2, off=0)  # without a test split, every n-th view is held out for `fields eval views` (0: none)
+    seed: int = setting(0, ge=0, le=MAX_SEED)  # seeds the weights and the rays drawn
+    device: str = setting("auto", choices=DEVICES)  # auto (CUDA when present), cpu or cuda
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
@@ -101,9 +106,6 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-SDF_ENCODINGS = ("hash", "triplane")
 
 
 def sdf_encoding(cfg: TrainConfig) -> torch.nn.Module:

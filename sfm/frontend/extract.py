@@ -15,41 +15,45 @@ import pycolmap
 
 from fields.errors import FieldsError
 from fields.scene import Scene
+from fields.settings import MAX_SEED, setting
 from sfm.frontend.retrieval import match_by_retrieval
 from sfm.frontend.spatial import count_located, match_spatially
 
 log = logging.getLogger("fields")
+
+MATCHING = ("auto", "exhaustive", "sequential", "retrieval", "spatial")
+FEATURES = ("auto", "classic", "rich")
 
 
 @dataclass
 class FrontEndOptions:
     """Feature extraction and matching settings (pycolmap's defaults where unset)."""
 
-    max_image_size: int = 1600  # SIFT runs on images shrunk to this longer side
-    max_num_features: int = 8192  # SIFT keypoints kept per image
+    max_image_size: int = setting(1600, ge=1)  # SIFT runs on images shrunk to this longer side
+    max_num_features: int = setting(8192, ge=1)  # SIFT keypoints kept per image
     # auto: exhaustive up to exhaustive_up_to images, beyond that spatial when every photo has a GPS
     # position, else retrieval; exhaustive; sequential (video frames, in name order); retrieval (each
     # image with its most similar, by a visual index); spatial (each photo with its nearest by GPS)
-    matching: str = "auto"
-    exhaustive_up_to: int = 200  # auto: exhaustive matching up to this many images (COLMAP's automatic switch)
-    retrieval_neighbours: int = 40  # retrieval: the most similar images each image is matched with
-    sequential_overlap: int = 10  # sequential and retrieval: the successors in name order each image is matched with
-    spatial_neighbours: int = 50  # spatial: the nearest photos by GPS position each photo is matched with
-    spatial_max_distance_m: float = 100.0  # spatial: ... within this distance in metres
-    seed: int = 0  # seeds the verification's RANSAC and the mappers (one seed for the whole SfM)
+    matching: str = setting("auto", choices=MATCHING)
+    exhaustive_up_to: int = setting(200, ge=0)  # auto: exhaustive matching up to this many images (COLMAP's automatic switch)
+    retrieval_neighbours: int = setting(40, ge=1)  # retrieval: the most similar images each image is matched with
+    sequential_overlap: int = setting(10, ge=0)  # sequential and retrieval: the successors in name order each image is matched with
+    spatial_neighbours: int = setting(50, ge=1)  # spatial: the nearest photos by GPS position each photo is matched with
+    spatial_max_distance_m: float = setting(100.0, gt=0)  # spatial: ... within this distance in metres
+    seed: int = setting(0, ge=0, le=MAX_SEED)  # seeds the verification's RANSAC and the mappers (one seed for the whole SfM)
     # classic: COLMAP's SIFT and matching at its defaults; rich: affine-adapted, domain-size-pooled SIFT
     # with guided matching (several times more correct matches on wide baselines and weak texture, at
     # several times the cost); auto: classic, then rich when weak_share of the views have fewer than 2
     # verified pairs of strong_pair matches (the pycolmap incremental mapper takes auto as classic)
-    features: str = "auto"
+    features: str = setting("auto", choices=FEATURES)
     # auto and rich lower SIFT's peak threshold while the median image has fewer keypoints than this
     # (small or plain images: more keypoints, more tracks); 0: COLMAP's peak threshold always
-    min_keypoints: int = 1500
-    peak_sample: int = 8  # images the peak-threshold search extracts, spread through the set
-    strong_pair: int = 30  # verified matches that make a pair strong (for features=auto)
+    min_keypoints: int = setting(1500, ge=0)
+    peak_sample: int = setting(8, ge=1)  # images the peak-threshold search extracts, spread through the set
+    strong_pair: int = setting(30, ge=1)  # verified matches that make a pair strong (for features=auto)
     # share of weak views (fewer than 2 strong pairs) that turns rich matching on: in 20 or fewer
     # views a single weak view does; in large sets a few weak views are left to the classic matches
-    weak_share: float = 0.05
+    weak_share: float = setting(0.05, ge=0, le=1)
 
 
 def _image_names(scene: Scene, image_dir: Path) -> list[str]:
@@ -101,8 +105,8 @@ def extract_and_match(scene: Scene, image_dir: Path, database: Path, opts: Front
     """SIFT into a fresh COLMAP database, then matching of the pairs matching_mode chooses (the photos'
     GPS positions read only where spatial matching may be chosen) with verification, classic or rich
     as opts.features says."""
-    if opts.features not in ("auto", "classic", "rich"):
-        raise FieldsError(f"sfm features must be auto, classic or rich, not {opts.features!r}")
+    if opts.features not in FEATURES:
+        raise FieldsError(f"sfm features must be one of {', '.join(FEATURES)}, not {opts.features!r}")
     names = _image_names(scene, image_dir)
     pairs = matching_mode(len(names), opts, lambda: count_located([image_dir / n for n in names]))
     image_dir = upright_images(names, image_dir, database.parent)
@@ -207,9 +211,6 @@ def _sift_options(scene: Scene, opts: FrontEndOptions, rich: bool, peak_threshol
     extraction.sift.domain_size_pooling = rich
     extraction.sift.peak_threshold = peak_threshold
     return reader, extraction, pycolmap.CameraMode.SINGLE if single else pycolmap.CameraMode.AUTO
-
-
-MATCHING = ("auto", "exhaustive", "sequential", "retrieval", "spatial")
 
 
 def matching_mode(num_images: int, opts: FrontEndOptions, located: Callable[[], int] = lambda: 0) -> str:

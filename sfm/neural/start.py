@@ -29,7 +29,7 @@ from sfm.colmap import run_mapper
 from sfm.frontend.tracks import Correspondences, build_tracks
 from sfm.geometry.two_view import initial_pair
 from sfm.io.colmap_model import scene_from_reconstruction
-from sfm.neural.options import NeuralSfMOptions
+from sfm.neural.options import SFM_STARTS, NeuralSfMOptions
 from sfm.neural.state import Reconstruction, ViewReport, track_lookup
 from sfm.neural.surface import fit_sdf_to_points, make_sdf
 from sfm.neural.withdraw import unlink_far_observations
@@ -42,8 +42,8 @@ def start_model(corr: Correspondences, scene: Scene, database: Path, feature_dir
                 opts: NeuralSfMOptions) -> tuple[Reconstruction, str]:
     """The model to grow from and how it started: "global start" (GLOMAP's views, when it places 3 or
     more) or "initial pair"."""
-    if opts.start not in ("global", "pair"):
-        raise FieldsError(f"sfm start must be global or pair, not {opts.start!r}")
+    if opts.start not in SFM_STARTS:
+        raise FieldsError(f"sfm start must be one of {', '.join(SFM_STARTS)}, not {opts.start!r}")
     if opts.start == "global":
         sol = solve_globally(database, feature_dir, work, scene, opts.seed)
         if sol is not None:

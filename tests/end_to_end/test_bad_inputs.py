@@ -47,8 +47,31 @@ def test_empty_folder(tmp_path, capsys):
 @pytest.mark.parametrize("command", ["sfm", "reconstruct"])
 def test_an_impossible_field_of_view_fails_before_a_run_folder_is_made(tmp_path, capsys, command):
     assert main([command, str(DEMO / "images"), "-o", str(tmp_path / "run"), "--no-viewer", "--set", "sfm.fov=200"]) == 2
-    assert "field of view must be between 0 and 180 degrees" in one_line_error(capsys)
+    assert "sfm.fov must be a number >= 0 and < 180, not 200" in one_line_error(capsys)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["reconstruct", "sfm", "train"])
+@pytest.mark.parametrize("override,message", [
+    ("train.steps=0", "train.steps must be an integer >= 1, not 0"),
+    ("train.checkpoint_every=0", "train.checkpoint_every must be an integer >= 1, not 0"),
+    ("train.lr=nan", "train.lr must be a finite number > 0, not nan"),
+    ("export.mesh_format=stl", "export.mesh_format must be one of ply, obj, glb, not 'stl'"),
+])
+def test_a_bad_setting_fails_in_one_line_before_a_run_folder_is_made(tmp_path, capsys, command, override, message):
+    data = DEMO / "images"
+    assert main([command, str(data), "-o", str(tmp_path / "run"), "--set", override, "--no-viewer"]) == 2
+    assert one_line_error(capsys) == f"error: {message}"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("port", ["65536", "99999", "-1", "1.5", "http"])
+def test_a_viewer_port_outside_0_to_65535_is_refused_by_the_argument_parser(tmp_path, capsys, port):
+    with pytest.raises(SystemExit) as exit_:
+        main(["view", str(tmp_path), "--port", port])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --port: the port must be an integer >= 0 and <= 65535" in err and "Traceback" not in err
 
 
 def test_the_command_line_reports_a_malformed_file_in_one_line(tmp_path, capsys):
