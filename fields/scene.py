@@ -64,7 +64,10 @@ class Camera:
 
     @staticmethod
     def from_dict(d: dict) -> "Camera":
-        return Camera(np.array(d["K"], float), int(d["width"]), int(d["height"]), np.array(d["dist"], float))
+        cam = Camera(_finite(d["K"], (3, 3), "K"), int(d["width"]), int(d["height"]), _finite(d["dist"], (4,), "dist"))
+        if cam.width < 1 or cam.height < 1 or cam.K[0, 0] <= 0 or cam.K[1, 1] <= 0:
+            raise ValueError(f"camera of {cam.width} x {cam.height} px with focal lengths {cam.K[0, 0]}, {cam.K[1, 1]}")
+        return cam
 
 
 @dataclass
@@ -98,7 +101,10 @@ class Similarity:
 
     @staticmethod
     def from_dict(d: dict) -> "Similarity":
-        return Similarity(float(d["scale"]), np.array(d["R"], float), np.array(d["t"], float))
+        sim = Similarity(float(d["scale"]), _finite(d["R"], (3, 3), "R"), _finite(d["t"], (3,), "t"))
+        if not (np.isfinite(sim.scale) and sim.scale > 0):
+            raise ValueError(f"similarity scale {sim.scale}")
+        return sim
 
 
 @dataclass
@@ -254,24 +260,18 @@ class Scene:
             doc = json.loads((folder / "scene.json").read_text())
             cams = [Camera.from_dict(c) for c in doc["cameras"]]
             located = _locate_images(folder, doc, images)
-            root = located.root if located is not None else folder
-            views = []
-            for d in doc["views"]:
-                v = View(d["name"], None if d["path"] is None else (root / d["path"]).resolve(), int(d["camera"]),
-                         split=d.get("split", "train"), mask=(root / d["mask"]).resolve() if d.get("mask") else None,
-                         fingerprint=Fingerprint.from_dict(d["fingerprint"]) if "fingerprint" in d else None)
-                if "R" in d:
-                    v.R, v.t = np.array(d["R"], float), np.array(d["t"], float)
-                views.append(v)
+            views = [_view_from_dict(d, located.root if located is not None else folder, len(cams))
+                     for d in doc["views"]]
             sim = Similarity.from_dict(doc["to_normalised"])
-            z = np.load(folder / "points.npz")
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise FieldsError(f"cannot read scene in {folder}: {exc}") from None
-        for i, v in enumerate(views):
-            if f"kp{i}" in z:
-                v.keypoints = z[f"kp{i}"]
-        tracks = np.split(z["track_flat"], np.cumsum(z["track_len"])[:-1]) if len(z["track_len"]) else []
-        pts = Points(z["xyz"], z["rgb"], list(tracks))
+            with np.load(folder / "points.npz") as z:
+                for i, v in enumerate(views):
+                    if f"kp{i}" in z:
+                        v.keypoints = z[f"kp{i}"]
+                lens, flat = z["track_len"], z["track_flat"]
+                tracks = np.split(flat, np.cumsum(lens)[:-1]) if len(lens) else []
+                pts = Points(z["xyz"], z["rgb"], list(tracks))
+        except Exception as exc:  # noqa: BLE001 - a damaged JSON or zip file fails in many ways (zipfile alone raises six kinds)
+            raise FieldsError(f"cannot read scene in {folder}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
         return Scene(cams, views, pts, sim, located)
 
     def require_images(self) -> None:
@@ -303,6 +303,27 @@ def _upgrade_record(folder: Path, doc: dict) -> None:
             if d.get(k):
                 d[k] = os.path.relpath((folder / d[k]).resolve(), root)
     doc["images"] = root_record(root, folder)
+
+
+def _view_from_dict(d: dict, root: Path, n_cameras: int) -> View:
+    """A view of scene.json, its paths under the photos' root; a malformed entry raises ValueError."""
+    camera = int(d["camera"])
+    if not 0 <= camera < n_cameras:
+        raise ValueError(f"view {d['name']!r} refers to camera {camera} of {n_cameras}")
+    v = View(str(d["name"]), None if d["path"] is None else (root / d["path"]).resolve(), camera,
+             split=str(d.get("split", "train")), mask=(root / d["mask"]).resolve() if d.get("mask") else None,
+             fingerprint=Fingerprint.from_dict(d["fingerprint"]) if "fingerprint" in d else None)
+    if "R" in d:
+        v.R, v.t = _finite(d["R"], (3, 3), "R"), _finite(d["t"], (3,), "t")
+    return v
+
+
+def _finite(value, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """value as a float array of this shape with finite entries, else ValueError naming it."""
+    a = np.array(value, float)
+    if a.shape != shape or not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} is not a finite {'x'.join(map(str, shape))} array")
+    return a
 
 
 def _relpath(path: Path, root: Path | None) -> str:

@@ -142,9 +142,9 @@ def read_colmap(folder: Path, image_dir: Path | None = None) -> Scene:
     check_binary_model(model)
     try:
         rec = pycolmap.Reconstruction(model)
-    except Exception as exc:  # pycolmap raises bare RuntimeError/ValueError on malformed files
-        raise FieldsError(f"cannot read COLMAP model {model}: {exc}") from None
-    scene = scene_from_reconstruction(rec, image_dir)
+        scene = scene_from_reconstruction(rec, image_dir)
+    except Exception as exc:  # pycolmap raises bare RuntimeError/ValueError on malformed files, names undecodable
+        raise FieldsError(f"cannot read COLMAP model {model}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     unpose_unreadable(scene)
     return scene
 
@@ -180,6 +180,8 @@ def scene_from_reconstruction(rec: pycolmap.Reconstruction, image_dir: Path | No
         if im.has_pose:
             pose = im.cam_from_world()
             v.R, v.t = np.asarray(pose.rotation.matrix(), float), np.asarray(pose.translation, float)
+            if not (np.all(np.isfinite(v.R)) and np.all(np.isfinite(v.t))):
+                raise ValueError(f"image {im.name!r} has a pose that is not finite")
         v.keypoints = np.array([p.xy for p in im.points2D], float).reshape(-1, 2)
         view_of_image[iid] = len(views)
         views.append(v)
