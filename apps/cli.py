@@ -54,7 +54,7 @@ def _viewer(args: argparse.Namespace, cfg: dict, run: Path | None):
     """The live viewer for a command (None when off), closed when the command ends."""
     from apps.viewer import start_viewer
 
-    viewer = start_viewer(cfg, run, args.viewer, args.host, args.port)
+    viewer = start_viewer(cfg, run, args.viewer, args.host, args.port, required=args.func is cmd_view)
     try:
         yield viewer
     finally:
@@ -170,8 +170,6 @@ def cmd_view(args: argparse.Namespace) -> None:
                       stacklevel=1)
     args.viewer = True
     with _viewer(args, cfg, run) as viewer:
-        if viewer is None:
-            raise FieldsError("the viewer could not start (see the warning above)")
         viewer.show_scene(scene, f"{run}: {len(scene.registered())} views")
         ckpt = run / "checkpoints" / "field.pt"
         if ckpt.is_file():

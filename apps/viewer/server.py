@@ -16,6 +16,7 @@ from apps.viewer.options import ViewerOptions
 from apps.viewer.render import BackgroundWork, _Snapshot
 from apps.viewer.scene import SceneDisplay
 from apps.viewer.schedule import CameraRequest, ClientView, mesh_interval
+from fields.errors import FieldsError
 from fields.neus.rendering import NeuSModel
 from fields.scene import Camera, Scene
 
@@ -154,8 +155,9 @@ class Viewer(Panels, SceneDisplay, BackgroundWork):
 
 
 def start_viewer(cfg: dict, run: Path | None, enabled: bool | None = None, host: str | None = None,
-                 port: int | None = None) -> Viewer | None:
-    """A Viewer from the config's viewer section (command-line flags win), its URL printed; None when off."""
+                 port: int | None = None, required: bool = False) -> Viewer | None:
+    """A Viewer from the config's viewer section (command-line flags win), its URL printed; None when off,
+    or when it cannot start (a warning; FieldsError when required: the command is the viewer)."""
     section = dict(cfg.get("viewer", {}))
     if not (section.get("enabled", True) if enabled is None else enabled):
         return None
@@ -163,10 +165,31 @@ def start_viewer(cfg: dict, run: Path | None, enabled: bool | None = None, host:
         section["host"] = host
     if port is not None:
         section["port"] = port
-    try:
-        viewer = Viewer(ViewerOptions.from_dict(section), run)
-    except (ImportError, OSError) as exc:
-        log.warning(f"viewer not started: {exc}")
+    problem = _cannot_listen(section.get("host", ViewerOptions.host))
+    viewer = None
+    if problem is None:
+        try:
+            viewer = Viewer(ViewerOptions.from_dict(section), run)
+        except (ImportError, OSError) as exc:
+            problem = str(exc)
+    if viewer is None:
+        if required:
+            raise FieldsError(f"the viewer could not start: {problem}")
+        log.warning(f"viewer not started: {problem}")
         return None
     log.info(f"viewer: {viewer.url}")
     return viewer
+
+
+def _cannot_listen(host: str) -> str | None:
+    """Why a server cannot listen on host (an unknown name, an address of another machine), or None. Checked
+    before viser starts: its server thread waits forever for a socket it could not open."""
+    import socket
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as s:
+            s.bind(addr)
+    except (OSError, UnicodeError) as exc:
+        return f"cannot listen on {host!r} ({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})"
+    return None

@@ -1,5 +1,6 @@
 """A run folder copied or moved elsewhere: train, export, eval and view go on; photos that moved are
-named in one line, and `--images DIR` points the run at them; a tampered checkpoint is one line."""
+named in one line, and `--images DIR` points the run at them; a tampered checkpoint and a viewer
+address that cannot be used are one line each."""
 
 from __future__ import annotations
 
@@ -93,3 +94,9 @@ def test_a_tampered_or_truncated_checkpoint_is_one_line(trained, tmp_path, capsy
     torch.save({"weights": torch.zeros(2)}, ckpt)  # loadable, but not a checkpoint of ours
     assert main(["eval", "views", str(copy)]) == 2
     assert "not a fields checkpoint" in errors(capsys)[0]
+
+
+def test_a_viewer_address_it_cannot_listen_on_is_one_line(trained, capsys):
+    run = trained / "runs" / "a"
+    assert main(["view", str(run), "--host", "999.1.1.1", "--seconds", "0.1"]) == 2
+    assert "cannot listen on '999.1.1.1'" in errors(capsys)[0]
