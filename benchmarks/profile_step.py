@@ -31,6 +31,7 @@ CATEGORIES = [
     ("hash encoding, forward", ("HashGridFunction",)),
     ("hash encoding, double backward (Eikonal)", ("HashGridBackwardBackward",)),
     ("hash encoding, backward", ("HashGridBackward",)),
+    ("SDF decoder, fused elementwise passes", ("SoftplusSDFDecoder",)),
     ("MLP matrix products", ("aten::mm", "aten::addmm", "aten::bmm")),
     ("activations (+ backward)", ("aten::softplus", "aten::relu", "aten::threshold", "aten::sigmoid", "aten::exp",
                                   "aten::log", "aten::clamp", "aten::abs", "aten::rsub")),

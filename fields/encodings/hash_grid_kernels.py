@@ -1,59 +1,19 @@
-"""The hash grid's CPU kernels (hash_grid_cpu.c): compiled on first use, called through ctypes; and the
-autograd functions that run them, or the Triton kernels (hash_grid_triton.py) on a GPU.
-
-Why not torch.utils.cpp_extension: a plain C file with OpenMP builds in about a second with the
-system compiler and needs no PyTorch headers; a build at install time would need torch inside pip's
-isolated build environment, which pulls the CUDA wheels. When no compiler is found, or the build
-fails, `load()` returns None and the pure-PyTorch path runs instead.
-"""
+"""The hash grid's CPU kernels (hash_grid_cpu.c, built by fields/cpu_kernels.py) and the autograd
+functions that run them, or the Triton kernels (hash_grid_triton.py) on a GPU."""
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import warnings
 from pathlib import Path
 
 import torch
 
+from fields.cpu_kernels import as_c as _c
+from fields.cpu_kernels import load_library
+from fields.cpu_kernels import ptr as _ptr
+
 SOURCE = Path(__file__).with_name("hash_grid_cpu.c")
 _LIB: ctypes.CDLL | None | bool = False  # False: not tried yet
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("FIELDS_CACHE", Path.home() / ".cache" / "fields"))
-
-
-def _cpu() -> bytes:
-    """What the build is specific to: the CPU's feature flags (the kernels use all of them), so a
-    cache shared by several machines keeps one build per kind of CPU."""
-    try:
-        with open("/proc/cpuinfo", "rb") as f:
-            return next((line for line in f if line.startswith((b"flags", b"Features"))), b"")
-    except OSError:
-        return platform.machine().encode() + platform.processor().encode()
-
-
-def _build(target: Path) -> None:
-    """-march=native (vector floor and FMA in the corner loops), or the plain build where the compiler
-    refuses it."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise OSError("no C compiler found")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        out = Path(tmp) / target.name
-        flags = ["-O3", "-fopenmp", "-fPIC", "-shared", str(SOURCE), "-o", str(out), "-lm"]
-        try:
-            subprocess.run([cc, "-march=native", *flags], check=True, capture_output=True, timeout=120)
-        except subprocess.CalledProcessError:
-            subprocess.run([cc, *flags], check=True, capture_output=True, timeout=120)
-        os.replace(out, target)
 
 
 def load() -> ctypes.CDLL | None:
@@ -61,32 +21,17 @@ def load() -> ctypes.CDLL | None:
     global _LIB
     if _LIB is not False:
         return _LIB
-    if os.environ.get("FIELDS_NO_KERNELS"):
-        _LIB = None
-        return None
-    digest = hashlib.sha256(SOURCE.read_bytes() + _cpu()).hexdigest()[:16]
-    target = cache_dir() / f"hash_grid_cpu_{digest}.so"
-    try:
-        if not target.is_file():
-            _build(target)
-        lib = ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError) as exc:
-        warnings.warn(f"hash-grid CPU kernels unavailable ({exc}); using the slower pure-PyTorch path", stacklevel=2)
-        _LIB = None
-        return None
-    vp, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    common = [vp, i64, i32, vp, i32, i32, vp, vp, vp, vp, vp, vp, i32, i32]
-    lib.hash_grid_forward.argtypes = common + [vp]
-    lib.hash_grid_backward.argtypes = common + [vp, vp, vp]
-    lib.hash_grid_backward_backward.argtypes = common + [vp, vp, vp, vp, vp]
-    lib.hash_grid_forward_jacobian.argtypes = common + [vp, vp]
-    lib.hash_grid_backward_jacobian.argtypes = common + [vp, vp, vp]
+    lib = load_library(SOURCE, "hash-grid")
+    if lib is not None:
+        vp, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+        common = [vp, i64, i32, vp, i32, i32, vp, vp, vp, vp, vp, vp, i32, i32]
+        lib.hash_grid_forward.argtypes = common + [vp]
+        lib.hash_grid_backward.argtypes = common + [vp, vp, vp]
+        lib.hash_grid_backward_backward.argtypes = common + [vp, vp, vp, vp, vp]
+        lib.hash_grid_forward_jacobian.argtypes = common + [vp, vp]
+        lib.hash_grid_backward_jacobian.argtypes = common + [vp, vp, vp]
     _LIB = lib
     return lib
-
-
-def _ptr(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
 
 
 def will_use(t: torch.Tensor, needs: bool) -> bool:
@@ -120,12 +65,6 @@ def _args(x: torch.Tensor, params: torch.Tensor, tables: LevelTables, mask: torc
     return [_ptr(x), n, dim, _ptr(params), params.shape[1], len(tables.scales), _ptr(tables.scales),
             _ptr(tables.res), _ptr(tables.sizes), _ptr(tables.offsets), _ptr(tables.hashed), _ptr(mask),
             int(smooth), torch.get_num_threads()]
-
-
-def _c(t: torch.Tensor) -> torch.Tensor:
-    """t as the contiguous float32 array a kernel reads. Callers bind it to a name until the call
-    returns: the memory of an unnamed temporary is freed before ctypes passes its address on."""
-    return t.detach().contiguous().float()
 
 
 class CKernels:

@@ -13,6 +13,7 @@ from torch import nn
 
 from fields.encodings.hash_grid import HashGrid
 from fields.errors import FieldsError
+from fields.nn import sdf_decoder
 from fields.nn.cam import CAMMLP
 from fields.nn.mlp import MLP, sphere_init
 from fields.nn.rbf import GaussianRBF
@@ -95,6 +96,10 @@ class SDFField(nn.Module):
         enc, jac = enc_jac
         h, slopes, beta = torch.cat([x, enc], dim=-1), [], self.decoder.act.beta
         lins = self.decoder.linears
+        if len(lins) == 2 and sdf_decoder.available(h, jac, lins[0].weight):  # one hidden layer: fused passes
+            out, g = sdf_decoder.SoftplusSDFDecoder.apply(h, jac, lins[0].weight, lins[0].bias, lins[1].weight,
+                                                          lins[1].bias, beta, x.shape[1], 0.5)
+            return out[:, 0], out[:, 1:], g
         for lin in lins[:-1]:
             h, slope = softplus_and_slope(lin(h), beta)
             slopes.append(slope)

@@ -1,0 +1,79 @@
+"""C kernels for the CPU: compiled on first use with the system compiler, cached, called through ctypes.
+
+Why not torch.utils.cpp_extension: a plain C file with OpenMP builds in about a second with the
+system compiler and needs no PyTorch headers; a build at install time would need torch inside pip's
+isolated build environment, which pulls the CUDA wheels. When no compiler is found, or the build
+fails, `load_library` returns None (with one warning) and the caller's PyTorch path runs instead.
+FIELDS_NO_KERNELS=1 turns every kernel off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FIELDS_CACHE", Path.home() / ".cache" / "fields"))
+
+
+def _cpu() -> bytes:
+    """What a build is specific to: the CPU's feature flags (the kernels use all of them), so a
+    cache shared by several machines keeps one build per kind of CPU."""
+    try:
+        with open("/proc/cpuinfo", "rb") as f:
+            return next((line for line in f if line.startswith((b"flags", b"Features"))), b"")
+    except OSError:
+        return platform.machine().encode() + platform.processor().encode()
+
+
+def _build(source: Path, target: Path, flags: tuple[str, ...]) -> None:
+    """-march=native (vector floor, exp and FMA in the loops), or the plain build where the compiler
+    refuses it; `flags` added to both."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise OSError("no C compiler found")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        out = Path(tmp) / target.name
+        args = ["-O3", *flags, "-fopenmp", "-fPIC", "-shared", str(source), "-o", str(out), "-lm"]
+        try:
+            subprocess.run([cc, "-march=native", *args], check=True, capture_output=True, timeout=120)
+        except subprocess.CalledProcessError:
+            subprocess.run([cc, *args], check=True, capture_output=True, timeout=120)
+        os.replace(out, target)
+
+
+def load_library(source: Path, what: str, flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+    """The compiled `source`, built into the cache the first time; None when unavailable (what: the
+    kernels' name in the warning; flags: extra compiler flags)."""
+    if os.environ.get("FIELDS_NO_KERNELS"):
+        return None
+    digest = hashlib.sha256(source.read_bytes() + _cpu() + " ".join(flags).encode()).hexdigest()[:16]
+    target = cache_dir() / f"{source.stem}_{digest}.so"
+    try:
+        if not target.is_file():
+            _build(source, target, flags)
+        return ctypes.CDLL(str(target))
+    except (OSError, subprocess.SubprocessError) as exc:
+        warnings.warn(f"{what} CPU kernels unavailable ({exc}); using the slower pure-PyTorch path", stacklevel=3)
+        return None
+
+
+def ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def as_c(t: torch.Tensor) -> torch.Tensor:
+    """t as the contiguous float32 array a kernel reads. Callers bind it to a name until the call
+    returns: the memory of an unnamed temporary is freed before ctypes passes its address on."""
+    return t.detach().contiguous().float()

@@ -1,0 +1,92 @@
+"""An SDF decoder of one softplus hidden layer with its gradient written out, as one autograd function:
+the matrix products in PyTorch (BLAS), every elementwise step fused into a few C passes
+(sdf_decoder_cpu.c).
+
+(h, J, W1, b1, W2, b2) -> (out = W2 softplus_b(W1 h + b1) + b2, g = d out[0] / dx), where h is
+(x, encoding(x)) and J = d encoding / dx. The gradient is g = u[:dim] + jscale J u[dim:], with
+u = (W2[0] * s) W1 and s = sigmoid(b z) the softplus's slope. Written through autograd this takes
+some twenty elementwise operations over the (n, hidden) activations forward and backward; fused, four
+passes. Only the CPU; SDFField falls back to its autograd form elsewhere.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import torch
+
+from fields.cpu_kernels import as_c, load_library, ptr
+
+SOURCE = Path(__file__).with_name("sdf_decoder_cpu.c")
+_LIB: ctypes.CDLL | None | bool = False  # False: not tried yet
+
+
+def load() -> ctypes.CDLL | None:
+    """The compiled passes, building them the first time; None when unavailable."""
+    global _LIB
+    if _LIB is not False:
+        return _LIB
+    # fast math: exp and log then vectorise (glibc's vector math library); the arguments are clamped
+    lib = load_library(SOURCE, "SDF decoder", ("-ffast-math",))
+    if lib is not None:
+        vp, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
+        lib.softplus_slope_forward.argtypes = [vp, i64, i32, f32, vp, vp, vp, i32]
+        lib.softplus_slope_backward.argtypes = [vp, vp, vp, i64, i32, f32, vp, vp, i32]
+        lib.jacobian_gradient.argtypes = [vp, vp, i64, i32, i32, i32, i32, f32, vp, i32]
+        lib.jacobian_gradient_backward.argtypes = [vp, vp, vp, i64, i32, i32, i32, i32, f32, vp, vp, i32]
+    _LIB = lib
+    return lib
+
+
+def available(*tensors: torch.Tensor) -> bool:
+    """Whether the fused path runs for these tensors: on the CPU, in float32, with the kernels built."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and load() is not None
+
+
+class SoftplusSDFDecoder(torch.autograd.Function):
+    """See the module docstring. Differentiable once, in h, J and the weights (what a loss on the SDF,
+    the feature and the gradient needs)."""
+
+    @staticmethod
+    def forward(ctx, h, jac, W1, b1, W2, b2, beta: float, dim: int, jscale: float):
+        lib, threads = load(), torch.get_num_threads()
+        n, hidden = h.shape[0], W1.shape[0]
+        h_c, jac_c, w2row = as_c(h), as_c(jac), as_c(W2[0])
+        a = torch.addmm(b1.detach(), h_c, W1.detach().t())  # z, then softplus(z) in place
+        s, v = torch.empty_like(a), torch.empty_like(a)
+        lib.softplus_slope_forward(ptr(a), n, hidden, float(beta), ptr(w2row), ptr(s), ptr(v), threads)
+        out = torch.addmm(b2.detach(), a, W2.detach().t())
+        gh = v @ W1.detach()
+        g = torch.empty(n, dim)
+        lib.jacobian_gradient(ptr(gh), ptr(jac_c), n, h.shape[1], dim, dim, jac.shape[2], float(jscale), ptr(g), threads)
+        ctx.save_for_backward(h_c, jac_c, W1, W2, a, s, v, gh)
+        ctx.beta, ctx.dim, ctx.jscale = beta, dim, jscale
+        return out, g
+
+    @staticmethod
+    def backward(ctx, dout, dg):
+        h, jac, W1, W2, a, s, v, gh = ctx.saved_tensors
+        lib, threads = load(), torch.get_num_threads()
+        n, hidden, e = h.shape[0], W1.shape[0], jac.shape[2]
+        W1d, W2d = W1.detach(), W2.detach()
+        dout = torch.zeros(n, W2.shape[0]) if dout is None else as_c(dout)
+        dg = torch.zeros(n, ctx.dim) if dg is None else as_c(dg)
+        # through the gradient: g = gh[:dim] + jscale J gh[dim:], gh = v W1, v = s * W2[0]
+        dgh, djac = torch.empty_like(gh), torch.empty_like(jac)
+        lib.jacobian_gradient_backward(ptr(dg), ptr(gh), ptr(jac), n, h.shape[1], ctx.dim, ctx.dim, e,
+                                       float(ctx.jscale), ptr(dgh), ptr(djac), threads)
+        dv = dgh @ W1d.t()
+        dW1 = v.t() @ dgh
+        # through the output and the slope: one pass gives dz (in place of da) and d W2[0] from v
+        dz = dout @ W2d
+        w2row, dw2row = as_c(W2d[0]), torch.zeros(hidden)
+        lib.softplus_slope_backward(ptr(dz), ptr(dv), ptr(s), n, hidden, float(ctx.beta), ptr(w2row), ptr(dw2row),
+                                    threads)
+        dW2 = dout.t() @ a
+        dW2[0] += dw2row
+        db2 = dout.sum(0)
+        dW1 += dz.t() @ h
+        db1 = dz.sum(0)
+        dh = dz @ W1d if ctx.needs_input_grad[0] else None
+        return dh, djac, dW1, db1, dW2, db2, None, None, None
