@@ -44,12 +44,16 @@ def _build(source: Path, target: Path, flags: tuple[str, ...]) -> None:
         raise OSError("no C compiler found")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        out = Path(tmp) / target.name
-        args = ["-O3", *flags, "-fopenmp", "-fPIC", "-shared", str(source), "-o", str(out), "-lm"]
+        obj, out = Path(tmp) / "kernels.o", Path(tmp) / target.name
+        args = ["-O3", *flags, "-fopenmp", "-fPIC", "-c", str(source), "-o", str(obj)]
         try:
             subprocess.run([cc, "-march=native", *args], check=True, capture_output=True, timeout=120)
         except subprocess.CalledProcessError:
             subprocess.run([cc, *args], check=True, capture_output=True, timeout=120)
+        # linked apart, without the compile flags: a link with -ffast-math adds crtfastmath.o, whose
+        # constructor would flush denormals to zero in the whole process (every PyTorch operation)
+        subprocess.run([cc, "-shared", "-fopenmp", str(obj), "-o", str(out), "-lm"], check=True, capture_output=True,
+                       timeout=120)
         os.replace(out, target)
 
 
@@ -58,7 +62,7 @@ def load_library(source: Path, what: str, flags: tuple[str, ...] = ()) -> ctypes
     kernels' name in the warning; flags: extra compiler flags)."""
     if os.environ.get("FIELDS_NO_KERNELS"):
         return None
-    digest = hashlib.sha256(source.read_bytes() + _cpu() + " ".join(flags).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(source.read_bytes() + _cpu() + " ".join(("linked apart", *flags)).encode()).hexdigest()[:16]
     target = cache_dir() / f"{source.stem}_{digest}.so"
     try:
         if not target.is_file():
