@@ -69,10 +69,17 @@ class SDFField(nn.Module):
 
     def sdf(self, x: torch.Tensor) -> torch.Tensor:
         """The distance alone: with a plain MLP decoder only the output layer's first row runs (tracing,
-        occupancy grids and meshes read no feature; the other rows are most of that layer's work)."""
+        occupancy grids and meshes read no feature; the other rows are most of that layer's work); with
+        one softplus layer and no gradient wanted, fused into one C pass after the first product."""
         if self.kind != "mlp" or not isinstance(self.decoder, MLP):
             return self.forward(x)[0]
-        h = self.decoder.hidden(torch.cat([x, self.encoding((x + 1.0) * 0.5)], dim=-1))
+        h = torch.cat([x, self.encoding((x + 1.0) * 0.5)], dim=-1)
+        lins = self.decoder.linears
+        if (len(lins) == 2 and isinstance(self.decoder.act, Softplus) and not torch.is_grad_enabled()
+                and sdf_decoder.available(h, lins[0].weight)):
+            return sdf_decoder.distance(h, lins[0].weight, lins[0].bias, lins[1].weight, lins[1].bias,
+                                        self.decoder.act.beta)
+        h = self.decoder.hidden(h)
         last = self.decoder.linears[-1]
         return torch.nn.functional.linear(h, last.weight[:1], last.bias[:1])[:, 0]
 

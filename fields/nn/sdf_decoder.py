@@ -35,6 +35,7 @@ def load() -> ctypes.CDLL | None:
         lib.softplus_slope_backward.argtypes = [vp, vp, vp, i64, i32, f32, vp, vp, i32]
         lib.jacobian_gradient.argtypes = [vp, vp, i64, i32, i32, i32, i32, f32, vp, i32]
         lib.jacobian_gradient_backward.argtypes = [vp, vp, vp, i64, i32, i32, i32, i32, f32, vp, vp, i32]
+        lib.softplus_dot.argtypes = [vp, i64, i32, f32, vp, f32, vp, i32]
     _LIB = lib
     return lib
 
@@ -42,6 +43,18 @@ def load() -> ctypes.CDLL | None:
 def available(*tensors: torch.Tensor) -> bool:
     """Whether the fused path runs for these tensors: on the CPU, in float32, with the kernels built."""
     return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and load() is not None
+
+
+def distance(h: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor, b2: torch.Tensor,
+             beta: float) -> torch.Tensor:
+    """The decoder's first output alone, W2[0] softplus_b(W1 h + b1) + b2[0], without gradients: one
+    matrix product and one C pass that never writes the activations out."""
+    with torch.no_grad():
+        z = torch.addmm(b1, as_c(h), W1.t())
+        w2row, out = as_c(W2[0]), torch.empty(h.shape[0])
+        load().softplus_dot(ptr(z), h.shape[0], W1.shape[0], float(beta), ptr(w2row), float(b2[0]), ptr(out),
+                            torch.get_num_threads())
+    return out
 
 
 class SoftplusSDFDecoder(torch.autograd.Function):

@@ -91,3 +91,22 @@ void jacobian_gradient_backward(const float *dg, const float *gh, const float *j
         }
     }
 }
+
+/* z (n x w) -> out (n) = bias + sum_j softplus_b(z_ij) w2row_j: the distance alone, without writing the
+ * activations (tracing, occupancy grids and meshes read nothing else) */
+void softplus_dot(const float *z, int64_t n, int w, float beta, const float *w2row, float bias, float *out,
+                  int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+        const float *zi = z + i * w;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int j = 0; j < w; ++j) {
+            float x = zi[j];
+            float ax = fabsf(x) * -beta;
+            float e = expf(ax < -30.0f ? -30.0f : ax);
+            acc += ((x > 0.0f ? x : 0.0f) + logf(1.0f + e) / beta) * w2row[j];
+        }
+        out[i] = bias + acc;
+    }
+}

@@ -56,11 +56,17 @@ def test_gradient_without_a_graph_is_detached_and_the_points_get_none():
     assert torch.allclose(grad, grad_ref, atol=1e-5)
 
 
-def test_distance_alone_equals_the_forward_first_output():
+@pytest.mark.parametrize("depth", [1, 2])
+def test_distance_alone_equals_the_forward_first_output(depth):
+    """depth 1 without gradients: the fused C pass (sdf_decoder.distance); otherwise the MLP's hidden
+    layers and the output layer's first row."""
     torch.manual_seed(3)
     field = SDFField(HashGrid(dim=3, n_levels=4, n_features=2, log2_hashmap_size=12, base_resolution=8,
-                              finest_resolution=64), hidden=16, depth=2)
+                              finest_resolution=64), hidden=16, depth=depth)
     with torch.no_grad():
         field.encoding.params.uniform_(-0.5, 0.5)
-    x = torch.rand(300, 3) * 2.0 - 1.0
-    assert torch.allclose(field.sdf(x), field(x)[0], atol=1e-6)
+        for lin in field.decoder.linears:
+            lin.weight.add_(torch.randn_like(lin.weight) * 0.2)
+        x = torch.rand(300, 3) * 2.0 - 1.0
+        assert torch.allclose(field.sdf(x), field(x)[0], atol=1e-5)
+    assert torch.allclose(field.sdf(x), field(x)[0], atol=1e-5)  # with gradients wanted: the MLP's path
