@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -40,15 +41,32 @@ from sfm.io.image_folder import read_image_folder
 log = logging.getLogger("fields")
 
 
+class _Console(logging.StreamHandler):
+    """The console: whatever sys.stderr is when a line is written (a caller may have replaced it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+class _LogFile(logging.FileHandler):
+    """run/log.txt. A line that cannot be written (a full disk) is dropped without logging's own traceback:
+    the console has shown it, and the command reports the full disk in one line where it matters."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def setup_logging(run: Path) -> None:
     """Log to the console and to run/log.txt."""
     run.mkdir(parents=True, exist_ok=True)
     log.setLevel(logging.INFO)
     for h in list(log.handlers):
         log.removeHandler(h)
-    console = logging.StreamHandler()
+        h.close()
+    console = _Console()
     console.setFormatter(logging.Formatter("%(message)s"))
-    file = logging.FileHandler(run / "log.txt")
+    file = _LogFile(run / "log.txt")
     file.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     log.addHandler(console)
     log.addHandler(file)
