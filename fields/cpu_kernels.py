@@ -57,9 +57,14 @@ def _build(source: Path, target: Path, flags: tuple[str, ...]) -> None:
         os.replace(out, target)
 
 
-def load_library(source: Path, what: str, flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
-    """The compiled `source`, built into the cache the first time; None when unavailable (what: the
-    kernels' name in the warning; flags: extra compiler flags)."""
+# the argument types of a kernel's signature: pointer, 64- and 32-bit integers, float
+VP, I64, I32, F32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
+
+
+def load_library(source: Path, what: str, signatures: dict[str, list], flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+    """The compiled `source`, built into the cache the first time, its functions' argument types set
+    from `signatures` (name -> ctypes types); None when unavailable (what: the kernels' name in the
+    warning; flags: extra compiler flags). Callers cache the result (one load per process)."""
     if os.environ.get("FIELDS_NO_KERNELS"):
         return None
     digest = hashlib.sha256(source.read_bytes() + _cpu() + " ".join(("linked apart", *flags)).encode()).hexdigest()[:16]
@@ -67,10 +72,13 @@ def load_library(source: Path, what: str, flags: tuple[str, ...] = ()) -> ctypes
     try:
         if not target.is_file():
             _build(source, target, flags)
-        return ctypes.CDLL(str(target))
+        lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as exc:
         warnings.warn(f"{what} CPU kernels unavailable ({exc}); using the slower pure-PyTorch path", stacklevel=3)
         return None
+    for name, argtypes in signatures.items():
+        getattr(lib, name).argtypes = argtypes
+    return lib
 
 
 def ptr(t: torch.Tensor | None) -> int | None:

@@ -4,34 +4,30 @@ functions that run them, or the Triton kernels (hash_grid_triton.py) on a GPU.""
 from __future__ import annotations
 
 import ctypes
+import functools
 from pathlib import Path
 
 import torch
 
+from fields.cpu_kernels import I32, I64, VP, load_library
 from fields.cpu_kernels import as_c as _c
-from fields.cpu_kernels import load_library
 from fields.cpu_kernels import ptr as _ptr
 
 SOURCE = Path(__file__).with_name("hash_grid_cpu.c")
-_LIB: ctypes.CDLL | None | bool = False  # False: not tried yet
+_COMMON = [VP, I64, I32, VP, I32, I32, VP, VP, VP, VP, VP, VP, I32, I32]  # points, table, levels, threads
+SIGNATURES = {
+    "hash_grid_forward": _COMMON + [VP],
+    "hash_grid_backward": _COMMON + [VP, VP, VP],
+    "hash_grid_backward_backward": _COMMON + [VP, VP, VP, VP, VP],
+    "hash_grid_forward_jacobian": _COMMON + [VP, VP],
+    "hash_grid_backward_jacobian": _COMMON + [VP, VP, VP],
+}
 
 
+@functools.cache
 def load() -> ctypes.CDLL | None:
     """The compiled kernels, building them into the cache the first time; None when unavailable."""
-    global _LIB
-    if _LIB is not False:
-        return _LIB
-    lib = load_library(SOURCE, "hash-grid")
-    if lib is not None:
-        vp, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-        common = [vp, i64, i32, vp, i32, i32, vp, vp, vp, vp, vp, vp, i32, i32]
-        lib.hash_grid_forward.argtypes = common + [vp]
-        lib.hash_grid_backward.argtypes = common + [vp, vp, vp]
-        lib.hash_grid_backward_backward.argtypes = common + [vp, vp, vp, vp, vp]
-        lib.hash_grid_forward_jacobian.argtypes = common + [vp, vp]
-        lib.hash_grid_backward_jacobian.argtypes = common + [vp, vp, vp]
-    _LIB = lib
-    return lib
+    return load_library(SOURCE, "hash-grid", SIGNATURES)
 
 
 def will_use(t: torch.Tensor, needs: bool) -> bool:

@@ -12,32 +12,28 @@ passes. Only the CPU; SDFField falls back to its autograd form elsewhere.
 from __future__ import annotations
 
 import ctypes
+import functools
 from pathlib import Path
 
 import torch
 
-from fields.cpu_kernels import as_c, load_library, ptr
+from fields.cpu_kernels import F32, I32, I64, VP, as_c, load_library, ptr
 
 SOURCE = Path(__file__).with_name("sdf_decoder_cpu.c")
-_LIB: ctypes.CDLL | None | bool = False  # False: not tried yet
+SIGNATURES = {
+    "softplus_slope_forward": [VP, I64, I32, F32, VP, VP, VP, I32],
+    "softplus_slope_backward": [VP, VP, VP, I64, I32, F32, VP, VP, I32],
+    "jacobian_gradient": [VP, VP, I64, I32, I32, I32, I32, F32, VP, I32],
+    "jacobian_gradient_backward": [VP, VP, VP, I64, I32, I32, I32, I32, F32, VP, VP, I32],
+    "softplus_dot": [VP, I64, I32, F32, VP, F32, VP, I32],
+}
 
 
+@functools.cache
 def load() -> ctypes.CDLL | None:
-    """The compiled passes, building them the first time; None when unavailable."""
-    global _LIB
-    if _LIB is not False:
-        return _LIB
-    # fast math: exp and log then vectorise (glibc's vector math library); the arguments are clamped
-    lib = load_library(SOURCE, "SDF decoder", ("-ffast-math",))
-    if lib is not None:
-        vp, i64, i32, f32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
-        lib.softplus_slope_forward.argtypes = [vp, i64, i32, f32, vp, vp, vp, i32]
-        lib.softplus_slope_backward.argtypes = [vp, vp, vp, i64, i32, f32, vp, vp, i32]
-        lib.jacobian_gradient.argtypes = [vp, vp, i64, i32, i32, i32, i32, f32, vp, i32]
-        lib.jacobian_gradient_backward.argtypes = [vp, vp, vp, i64, i32, i32, i32, i32, f32, vp, vp, i32]
-        lib.softplus_dot.argtypes = [vp, i64, i32, f32, vp, f32, vp, i32]
-    _LIB = lib
-    return lib
+    """The compiled passes, building them the first time; None when unavailable. Fast math: exp and log
+    then vectorise (glibc's vector maths); their arguments are clamped."""
+    return load_library(SOURCE, "SDF decoder", SIGNATURES, ("-ffast-math",))
 
 
 def available(*tensors: torch.Tensor) -> bool:
