@@ -65,6 +65,15 @@ def damaged_json(doc, draw):
     return draw(JSON_VALUES)
 
 
+def damage_file(path: Path, draw, as_bytes: bool) -> None:
+    """Rewrite a file damaged: its bytes (damaged_bytes), or, for JSON, one value inside (damaged_json)."""
+    data = path.read_bytes()
+    if as_bytes:
+        path.write_bytes(damaged_bytes(data, draw))
+    else:
+        path.write_text(json.dumps(damaged_json(json.loads(data), draw)))
+
+
 def only_fields_errors(read) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -86,7 +95,7 @@ def copy_of(valid: Path, name: str, tmp_path: Path) -> Path:
 @given(data=st.data(), name=st.sampled_from(["cameras.bin", "images.bin", "points3D.bin"]))
 def test_colmap_binary_models(valid, tmp_path, data, name):
     model = copy_of(valid, "colmap", tmp_path)
-    (model / name).write_bytes(damaged_bytes((model / name).read_bytes(), data.draw))
+    damage_file(model / name, data.draw, as_bytes=True)
     only_fields_errors(lambda: read_colmap(model, DEMO / "images"))
 
 
@@ -94,7 +103,7 @@ def test_colmap_binary_models(valid, tmp_path, data, name):
 @given(data=st.data(), name=st.sampled_from(["cameras.txt", "images.txt", "points3D.txt"]))
 def test_colmap_text_models(valid, tmp_path, data, name):
     model = copy_of(valid, "colmap_text", tmp_path)
-    (model / name).write_bytes(damaged_bytes((model / name).read_bytes(), data.draw))
+    damage_file(model / name, data.draw, as_bytes=True)
     only_fields_errors(lambda: read_colmap(model, DEMO / "images"))
 
 
@@ -102,11 +111,7 @@ def test_colmap_text_models(valid, tmp_path, data, name):
 @given(data=st.data(), as_bytes=st.booleans())
 def test_transforms_json(valid, tmp_path, data, as_bytes):
     path = copy_of(valid, "transforms.json", tmp_path)
-    text = path.read_bytes()
-    if as_bytes:
-        path.write_bytes(damaged_bytes(text, data.draw))
-    else:
-        path.write_text(json.dumps(damaged_json(json.loads(text), data.draw)))
+    damage_file(path, data.draw, as_bytes)
     only_fields_errors(lambda: read_transforms(path))
 
 
@@ -115,11 +120,9 @@ def test_transforms_json(valid, tmp_path, data, as_bytes):
 def test_run_folder_scene(valid, tmp_path, data, as_bytes):
     run = copy_of(valid, "run", tmp_path)
     if data.draw(st.booleans()):
-        (run / "points.npz").write_bytes(damaged_bytes((run / "points.npz").read_bytes(), data.draw))
-    elif as_bytes:
-        (run / "scene.json").write_bytes(damaged_bytes((run / "scene.json").read_bytes(), data.draw))
+        damage_file(run / "points.npz", data.draw, as_bytes=True)
     else:
-        (run / "scene.json").write_text(json.dumps(damaged_json(json.loads((run / "scene.json").read_text()), data.draw)))
+        damage_file(run / "scene.json", data.draw, as_bytes)
     only_fields_errors(lambda: Scene.load(run))
 
 
@@ -127,9 +130,5 @@ def test_run_folder_scene(valid, tmp_path, data, as_bytes):
 @given(data=st.data(), as_bytes=st.booleans())
 def test_camera_paths(valid, tmp_path, data, as_bytes):
     path = copy_of(valid, "camera_path.json", tmp_path)
-    text = path.read_bytes()
-    if as_bytes:
-        path.write_bytes(damaged_bytes(text, data.draw))
-    else:
-        path.write_text(json.dumps(damaged_json(json.loads(text), data.draw)))
+    damage_file(path, data.draw, as_bytes)
     only_fields_errors(lambda: read_camera_path(path))
